@@ -1,0 +1,44 @@
+// The kernel interface for linear layers: y[m, n] = x[m, k] . W[n, k]^T (+ bias[n]).
+// A LinearKernel is created once per weight at load time (XNNPACK packs the weights then);
+// the weight type (f32/f16/q8_0/q4_0) picks the implementation. Model code never sees ISAs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "io/tensor.h"
+#include "mblip/status.h"
+
+namespace mblip {
+
+class ThreadPool;
+
+class LinearKernel {
+ public:
+  virtual ~LinearKernel() = default;
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  // x: m rows of in_features floats (row stride in_features); y: m rows of out_features.
+  virtual void forward(const float* x, size_t m, float* y, ThreadPool& pool) const = 0;
+  // Human-readable description of the path ("xnnpack qd8-f32-qc8w", "ref f32", ...).
+  virtual std::string describe() const = 0;
+  // Bytes held by the kernel (packed weights + bias).
+  virtual size_t memory_bytes() const = 0;
+
+ protected:
+  int64_t in_ = 0, out_ = 0;
+};
+
+enum class LinearBackend { kAuto, kReference };
+
+struct LinearOptions {
+  LinearBackend backend = LinearBackend::kAuto;
+};
+
+// weight: 2-D {out, in}; bias: optional f32 {out} (nullptr for none). The kernel copies or
+// packs what it needs: the weight bytes may be released after this returns.
+Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, const TensorView* bias,
+                                                  const LinearOptions& opts = {});
+
+}  // namespace mblip
