@@ -1,0 +1,16 @@
+// Kernel factories behind make_linear (kernels/linear.cpp). Not for model code.
+#pragma once
+#include <memory>
+
+#include "kernels/linear.h"
+
+namespace mblip {
+
+// Scalar reference for every weight type: the ground truth the fast kernels are tested against.
+Result<std::unique_ptr<LinearKernel>> make_linear_reference(const TensorView& weight, const TensorView* bias);
+#ifdef MBLIP_HAVE_XNNPACK
+// XNNPACK fully-connected operators (f32 / f16 / qd8-f32-qc8w / qc4w / qb4w), packed at creation.
+Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack(const TensorView& weight, const TensorView* bias);
+#endif
+
+}  // namespace mblip
