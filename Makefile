@@ -23,6 +23,7 @@ wasm-st: setup
 	cmake --build --preset wasm-st -j $(JOBS)
 
 build: native wasm wasm-st
+	node web/scripts/build.mjs
 
 test: build
 	@scripts/run_tests.sh

@@ -18,7 +18,10 @@ if(EMSCRIPTEN)
   target_compile_options(sentencepiece-static PRIVATE ${MBLIP_WASM_FLAGS} -w)
   add_library(mblip_sentencepiece INTERFACE)
   target_link_libraries(mblip_sentencepiece INTERFACE sentencepiece-static)
-  target_include_directories(mblip_sentencepiece INTERFACE "${SPM_SRC}/src")
+  # Consumers must see the same absl::string_view as the library (its internal one, which
+  # sentencepiece_processor.h includes as "third_party/absl/strings/string_view.h").
+  target_include_directories(mblip_sentencepiece INTERFACE "${SPM_SRC}/src" "${SPM_SRC}")
+  target_compile_definitions(mblip_sentencepiece INTERFACE _USE_INTERNAL_STRING_VIEW)
 else()
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)

@@ -44,7 +44,10 @@ for entry in "${sources[@]}"; do
     echo "setup: checksum mismatch for $file (expected $sum)" >&2; rm -f "$file"; exit 1
   fi
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  tar -xf "$file" -C "$dest.tmp" --strip-components=1
+  # Strip the top-level folder only when the tarball has exactly one (XNNPACK's has none).
+  strip=0
+  [ "$(tar -tf "$file" | cut -d/ -f1 | sort -u | wc -l)" -eq 1 ] && strip=1
+  tar -xf "$file" -C "$dest.tmp" --strip-components=$strip
   rm -rf "$dest" && mv "$dest.tmp" "$dest" && touch "$dest/.mblip-unpacked"
 done
 

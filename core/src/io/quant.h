@@ -1,7 +1,8 @@
 // Conversions between float32 and the stored weight types: f16 (IEEE half), and ggml's
 // Q8_0 (blocks of 32: f16 scale d + 32 int8, x = d*q) and Q4_0 (blocks of 32: f16 scale d +
 // 16 bytes of nibbles, x = d*(q-8); low nibbles hold elements 0..15, high nibbles 16..31).
-// Quantization is deterministic (same input, same bytes on every target).
+// Quantization is deterministic (same input, same bytes on every target) and follows ggml's
+// reference quantizers (quantize_row_q8_0_ref / quantize_row_q4_0_ref) bit for bit.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +14,22 @@ namespace mblip {
 uint16_t fp32_to_fp16(float f);  // round to nearest even
 float fp16_to_fp32(uint16_t h);
 
-// n must be a multiple of the type's block size. `dst` has dtype_bytes(type, n) bytes.
+// n must be a multiple of the type's block size (callers check with dtype_bytes); a trailing
+// partial block is ignored. `dst` has dtype_bytes(type, n) bytes. F32 is a copy, F16 converts.
 void quantize_row(DType type, const float* src, void* dst, int64_t n);
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
+
+// Worst-case |x - dequant(quant(x))| for any element of one block whose largest magnitude is
+// `amax`, derived from the block format (see docs/model-file.md "Quantization error"):
+//   Q8_0: d = amax/127; rounding to the int8 grid costs <= d/2, storing d as f16 costs
+//         <= 127 * |d - f16(d)| <= 127 * max(d*2^-11, 2^-25) (relative half-ulp, or the
+//         absolute half-ulp of f16 subnormals); plus float slack.
+//   Q4_0: |d| = amax/8; truncating x/d + 8.5 costs <= |d|/2 except that the top code is
+//         clamped at 15, so an element near -max can be off by up to |d|; f16 scale costs
+//         <= 8 * max(|d|*2^-11, 2^-25); plus float slack.
+float q8_0_error_bound(float amax);
+float q4_0_error_bound(float amax);
+// Error bound for Q4_0 elements that are not clamped (x/d <= 7.5): |d|/2 + scale rounding.
+float q4_0_unclamped_error_bound(float amax);
 
 }  // namespace mblip

@@ -76,7 +76,24 @@ struct ModelConfig {
   Status validate() const;
 };
 
+// The only architecture this runtime implements (general.architecture).
+constexpr const char* kArchitecture = "blip2-t5";
+// UINT8 array holding the bytes of the sentencepiece model (spiece.model); written by the
+// converter, read by the tokenizer. Not part of ModelConfig.
+constexpr const char* kTokenizerModelKey = "tokenizer.sentencepiece.model";
+
+// Reads every key (error names the missing / mistyped key), checks the architecture, then
+// validate(). Errors are StatusCode::kModelLoad.
 Result<ModelConfig> read_config(const GgufFile& file);
+// Sets every key of the config (general.*, mblip.*) on the writer.
 void write_config(const ModelConfig& cfg, GgufWriter& writer);
+
+struct ConfigKeyInfo {
+  std::string key;
+  const char* type;  // GGUF type written: "UINT32", "FLOAT64", "BOOL", "STRING", "ARRAY[FLOAT32]"
+  bool required;     // false: absent keys keep the ModelConfig default
+};
+// Every metadata key read_config reads / write_config writes, in file order (docs and tests).
+std::vector<ConfigKeyInfo> config_keys();
 
 }  // namespace mblip

@@ -1,0 +1,230 @@
+// Public C++ API of mblip.cpp: load an mBLIP / BLIP-2 (T5 family) GGUF model, turn an image
+// into a reusable ImageEmbedding, and generate text for prompts (greedy, beam search, sampling).
+// Everything fallible returns Status / Result<T>; nothing here aborts or exits.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mblip/status.h"
+
+namespace mblip {
+// The public types live in an inline namespace: their link names (mblip::api::...) cannot clash
+// with internal types of the same short name (model/mblip_model.h LoadOptions, image/image.h
+// DecodeOptions). User code writes mblip::LoadOptions as usual.
+inline namespace api {
+
+const char* version();
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+struct LoadOptions {
+  int threads = 0;                // worker threads per Session (<= 0: hardware concurrency)
+  uint64_t max_memory_bytes = 0;  // refuse to load when the weights need more (0: no limit)
+};
+
+struct DecodeOptions {
+  bool apply_exif = true;         // rotate by EXIF Orientation (HF's load_image does; the processor alone does not)
+  int64_t max_pixels = 100000000; // refuse larger images (decompression bombs)
+};
+
+// transformers' GenerationConfig.early_stopping: false / true / "never".
+enum class EarlyStopping { kFalse, kTrue, kNever };
+
+// Limits checked by validate_generate_options().
+constexpr int kMaxNewTokensLimit = 512;
+constexpr int kMaxBeams = 64;
+
+// The generation settings (names and defaults follow transformers 4.36 GenerationConfig, except
+// max_new_tokens, which HF leaves to max_length=20 and is 20 here too).
+struct GenerateOptions {
+  int max_new_tokens = 20;        // 1..kMaxNewTokensLimit
+  int min_new_tokens = 0;         // eos is forbidden before this many tokens
+  int num_beams = 1;              // 1: greedy / sampling; 2..kMaxBeams: beam search
+  int num_return_sequences = 1;   // <= num_beams for beam search; sampling: independent samples
+  double length_penalty = 1.0;    // beam score = sum logprob / length ** length_penalty
+  EarlyStopping early_stopping = EarlyStopping::kFalse;
+  bool do_sample = false;         // multinomial sampling (num_beams must be 1)
+  double temperature = 1.0;       // > 0
+  int top_k = 50;                 // 0: off (HF default 50)
+  double top_p = 1.0;             // (0, 1]
+  uint64_t seed = 0;              // sampling PRNG seed (xoshiro256**, same sequence on every platform)
+  double repetition_penalty = 1.0;  // > 0; 1: off
+  int no_repeat_ngram_size = 0;   // 0: off
+};
+
+// Returns an InvalidArgument status naming the first bad option.
+Status validate_generate_options(const GenerateOptions& opts);
+
+// One streaming update. Greedy / sampling: one event per generated token (final).
+// Beam search: one event per step carrying the currently best running beam (provisional: it
+// may still be replaced; the final result comes back from generate()).
+struct TokenEvent {
+  int step = 0;                   // number of tokens generated so far (1-based)
+  int32_t token = -1;             // the newest token (of row 0 / the best running beam)
+  std::string delta;              // text added by this token (empty for provisional events)
+  std::string text;               // decoded text so far (of row 0 / the best running beam)
+  bool provisional = false;       // true for beam search
+};
+
+struct Callbacks {
+  // Return false to cancel: generate() then returns StatusCode::kCancelled.
+  std::function<bool(const TokenEvent&)> on_token;
+  // Polled once per decoding step; set it from any thread to cancel.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+// (stage name, milliseconds) in pipeline order: "decode", "preprocess", "vision+qformer",
+// "tokenize", "encoder", "decoder", "detokenize", ...
+using Timings = std::vector<std::pair<std::string, double>>;
+
+struct Sequence {
+  std::string text;               // detokenized, special tokens skipped, HF clean-up applied
+  std::vector<int32_t> tokens;    // generated ids, without the decoder start; eos included when produced
+  double score = 0;               // beam search: HF sequences_scores; otherwise sum of log-probs
+};
+
+struct GenerateResult {
+  std::string prompt;
+  std::vector<int32_t> prompt_tokens;  // as fed to the encoder (ends with eos)
+  std::vector<Sequence> sequences;     // num_return_sequences, best first
+  Timings timings_ms;
+  const std::string& text() const { return sequences.at(0).text; }
+  const std::vector<int32_t>& tokens() const { return sequences.at(0).tokens; }
+  double score() const { return sequences.at(0).score; }
+};
+
+// The vision tower + Q-Former + language projection result for one image: num_queries rows of
+// d_model floats. Reusable for any number of prompts; a plain value (copyable, thread-safe).
+struct ImageEmbedding {
+  int64_t num_queries = 0;
+  int64_t dim = 0;
+  std::vector<float> data;        // num_queries * dim, row-major
+  Timings timings_ms;             // of the stages that produced it
+};
+
+// Preprocessed model input (CLIP-normalised, channels first): (1, 3, height, width).
+struct PixelValues {
+  int64_t height = 0, width = 0;
+  std::vector<float> data;
+};
+
+struct Language {
+  std::string code;               // ISO 639-1 / -3 code as in mBLIP's training data ("en", "de", "ceb")
+  std::string name;               // English name used in prompts ("English", "German")
+};
+
+// The 96 languages mBLIP was trained on (see core/src/model/languages.cpp for the source).
+const std::vector<Language>& mblip_languages();
+// By code or English name, case-insensitive ("de", "German", "german").
+Result<Language> find_language(const std::string& code_or_name);
+
+// mBLIP's prompt templates (the authors' settings: captions "Caption in {Language}:"; short
+// answers "Question: {q} Short answer in {Language}:").
+std::string caption_prompt(const std::string& language_name = "English");
+std::string vqa_prompt(const std::string& question, const std::string& language_name = "English");
+
+// Recommended settings of the mBLIP authors: captions beam 5 / 50 new tokens; short answers
+// beam 5 / 10 new tokens / length_penalty -1.
+GenerateOptions caption_defaults();
+GenerateOptions vqa_defaults();
+
+struct ModelInfo {
+  std::string architecture;       // "blip2-t5"
+  std::string name;
+  std::string text_model_type;    // "mt5" / "t5"
+  bool random_weights = false;    // synthetic model: outputs are meaningless
+  int64_t image_size = 224;
+  int64_t num_query_tokens = 0;
+  int64_t vision_hidden = 0, vision_layers = 0;
+  int64_t qformer_hidden = 0, qformer_layers = 0;
+  int64_t d_model = 0, encoder_layers = 0, decoder_layers = 0, vocab_size = 0;
+  int64_t max_prompt_tokens = 0;  // prompt tokens (incl. eos) accepted by generate()
+  uint64_t weight_bytes = 0;      // bytes of the loaded (possibly packed) weights
+  std::vector<Language> languages;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Model and Session
+
+class Session;
+
+// Weights, config and tokenizer; immutable after loading and shared by any number of Sessions
+// (in parallel threads). Results do not depend on the Session or thread that computes them.
+class Model : public std::enable_shared_from_this<Model> {
+ public:
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  static Result<std::shared_ptr<Model>> load_file(const std::string& path, const LoadOptions& opts = {});
+  // Takes ownership of a malloc()ed buffer (wasm: JS streamed the model file into the heap);
+  // it is free()d when the Model goes away, also on failure.
+  static Result<std::shared_ptr<Model>> load_buffer(uint8_t* malloc_buffer, size_t size,
+                                                    const LoadOptions& opts = {});
+
+  const ModelInfo& info() const;
+  // Tokenizer (sentencepiece from the model file). encode: no eos unless add_eos.
+  Result<std::vector<int32_t>> tokenize(const std::string& text, bool add_eos = false) const;
+  Result<std::vector<std::string>> token_pieces(const std::vector<int32_t>& ids) const;
+  // HF T5Tokenizer.decode(skip_special_tokens=True, clean_up_tokenization_spaces=True).
+  Result<std::string> detokenize(const std::vector<int32_t>& ids) const;
+
+  Result<std::unique_ptr<Session>> new_session() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+  explicit Model(std::unique_ptr<Impl> impl);  // internal: use load_file / load_buffer
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+enum class PixelFormat { kRGB, kRGBA };
+
+// Per-thread scratch (activations, KV cache, thread pool). Use one Session per thread.
+class Session {
+ public:
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Decode (JPEG/PNG/BMP/GIF), preprocess exactly as BlipImageProcessor, run vision + Q-Former
+  // + projection.
+  Result<ImageEmbedding> embed_image(const uint8_t* bytes, size_t size, const DecodeOptions& opts = {});
+  Result<ImageEmbedding> embed_image_file(const std::string& path, const DecodeOptions& opts = {});
+  // Raw interleaved 8-bit pixels, rows top to bottom (stride = width * channels).
+  Result<ImageEmbedding> embed_pixels(const uint8_t* pixels, int64_t width, int64_t height,
+                                      PixelFormat format = PixelFormat::kRGB);
+  Result<ImageEmbedding> embed_pixel_values(const PixelValues& pv);
+  // Decode + preprocess only (for inspection: `mblip preprocess`).
+  Result<PixelValues> preprocess(const uint8_t* bytes, size_t size, const DecodeOptions& opts = {});
+
+  Result<GenerateResult> generate(const ImageEmbedding& image, const std::string& prompt,
+                                  const GenerateOptions& opts = {}, const Callbacks& callbacks = {});
+  // Several (image, prompt) pairs, prompts of different lengths; each item gives what
+  // transformers gives for the right-padded batch (padding is masked out, so items are
+  // independent and run one after another here).
+  Result<std::vector<GenerateResult>> generate_batch(const std::vector<const ImageEmbedding*>& images,
+                                                     const std::vector<std::string>& prompts,
+                                                     const GenerateOptions& opts = {},
+                                                     const Callbacks& callbacks = {});
+
+  struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);  // internal: use Model::new_session
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace api
+}  // namespace mblip

@@ -1,0 +1,301 @@
+// Linear layers on XNNPACK fully-connected operators, created (weights packed) once at load:
+// f32/f16 -> fully_connected_nc_f32; Q8_0 -> qd8-f32-qc8w (rows requantized to one int8 scale);
+// Q4_0 -> qd8-f32-qb4w (block 32, bf16 scales; nibbles as stored) or qd8-f32-qc4w (requantized).
+#include <xnnpack.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "io/quant.h"
+#include "kernels/linear_impl.h"
+#include "kernels/linear_xnnpack.h"
+#include "kernels/thread_pool.h"
+
+namespace mblip {
+namespace {
+
+enum class Path { kF32, kQc8w, kQb4w, kQc4w };
+constexpr size_t kQBlock = 32;  // Q8_0 / Q4_0 block size (elements)
+
+const char* path_name(Path p) {
+  switch (p) {
+    case Path::kF32: return "f32";
+    case Path::kQc8w: return "qd8-f32-qc8w";
+    case Path::kQb4w: return "qd8-f32-qb4w";
+    case Path::kQc4w: return "qd8-f32-qc4w";
+  }
+  return "?";
+}
+
+// float -> bfloat16, round to nearest even (values here are positive and finite).
+uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Scale mapping [min, max] of a row onto the signed integer range [-(qmax+1), qmax] (zero stays 0).
+float symmetric_scale(const float* x, size_t n, int qmax) {
+  float lo = 0.f, hi = 0.f;
+  for (size_t i = 0; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  const float s = std::max(hi / static_cast<float>(qmax), -lo / static_cast<float>(qmax + 1));
+  return (s > 0.f && std::isnormal(s)) ? s : 1.f;  // all-zero row: any positive scale
+}
+
+int quantize_to(float x, float inv_scale, int lo, int hi) {
+  const int q = static_cast<int>(std::nearbyint(x * inv_scale));
+  return std::min(hi, std::max(lo, q));
+}
+
+class XnnpackLinear final : public LinearKernel {
+ public:
+  XnnpackLinear(Path path, int64_t out, int64_t in) : path_(path) {
+    out_ = out;
+    in_ = in;
+  }
+  ~XnnpackLinear() override {
+    for (auto& s : slices_) xnn_delete_operator(s.op);
+    if (convert_) xnn_delete_operator(convert_);
+  }
+
+  void forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
+    if (m == 0) return;
+    const size_t k = static_cast<size_t>(in_);
+    std::vector<int8_t> xq;
+    std::vector<xnn_quantization_params> qp;
+    if (path_ != Path::kF32) {  // scratch outside the lock: per call, sized by this m
+      xq.resize(m * k + XNN_EXTRA_BYTES);
+      qp.resize(m + XNN_EXTRA_QUANTIZATION_PARAMS);
+    }
+    std::lock_guard<std::mutex> lock(mu_);  // operators hold reshape/setup state
+    if (!run(x, m, y, pool.handle(), xq.data(), qp.data())) {
+      // Only reachable on an XNNPACK bug or allocation failure: make it loud, never silent.
+      std::fill(y, y + m * static_cast<size_t>(out_), std::numeric_limits<float>::quiet_NaN());
+    }
+  }
+
+  std::string describe() const override {
+    return std::string("xnnpack ") + path_name(path_) + " (" + std::to_string(slices_.size()) + " slice" +
+           (slices_.size() == 1 ? "" : "s") + ")";
+  }
+  size_t memory_bytes() const override { return bytes_; }
+
+  // Adds an operator computing output rows [n0, n0 + op's rows).
+  void add_slice(xnn_operator_t op, size_t n0) { slices_.push_back({op, n0}); }
+  void set_convert(xnn_operator_t op) { convert_ = op; }
+  void set_bytes(size_t b) { bytes_ = b; }
+
+ private:
+  struct Slice {
+    xnn_operator_t op;
+    size_t n0;
+  };
+
+  bool run(const float* x, size_t m, float* y, pthreadpool_t tp, int8_t* xq, xnn_quantization_params* qp) const {
+    const size_t k = static_cast<size_t>(in_);
+    if (path_ == Path::kF32) {
+      for (const auto& s : slices_) {
+        if (xnn_reshape_fully_connected_nc_f32(s.op, m, tp) != xnn_status_success) return false;
+        if (xnn_setup_fully_connected_nc_f32(s.op, x, y + s.n0) != xnn_status_success) return false;
+        if (xnn_run_operator(s.op, tp) != xnn_status_success) return false;
+      }
+      return true;
+    }
+    // Dynamic per-row int8 quantization of the activations (asymmetric, zero point per row).
+    if (xnn_reshape_convert_nc_f32_qd8(convert_, m, k, k, k, tp) != xnn_status_success) return false;
+    if (xnn_setup_convert_nc_f32_qd8(convert_, x, xq, qp) != xnn_status_success) return false;
+    if (xnn_run_operator(convert_, tp) != xnn_status_success) return false;
+    for (const auto& s : slices_) {
+      xnn_status st = xnn_status_success;
+      switch (path_) {
+        case Path::kQc8w:
+          st = xnn_reshape_fully_connected_nc_qd8_f32_qc8w(s.op, m, tp);
+          if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qc8w(s.op, xq, y + s.n0, qp);
+          break;
+        case Path::kQb4w:
+          st = xnn_reshape_fully_connected_nc_qd8_f32_qb4w(s.op, m, tp);
+          if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qb4w(s.op, xq, y + s.n0, qp);
+          break;
+        case Path::kQc4w:
+          st = xnn_reshape_fully_connected_nc_qd8_f32_qc4w(s.op, m, tp);
+          if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qc4w(s.op, xq, y + s.n0, qp);
+          break;
+        case Path::kF32: break;
+      }
+      if (st != xnn_status_success || xnn_run_operator(s.op, tp) != xnn_status_success) return false;
+      // XNNPACK 4ea82e5 bug: qd8-f32-qb4w (seen with the AVX512-VNNI-GFNI 14x16c8 kernel, mr 14)
+      // writes a wrong LAST row when the last row tile has 1-3 rows (m % 14 in {1,2,3}, m > 1),
+      // and only that row. The m = 1 path is correct: recompute the last row alone (one extra
+      // weight pass; done on every target since it is cheap next to an m > 1 GEMM).
+      if (path_ == Path::kQb4w && m > 1) {
+        const size_t r = m - 1;
+        st = xnn_reshape_fully_connected_nc_qd8_f32_qb4w(s.op, 1, tp);
+        if (st == xnn_status_success)
+          st = xnn_setup_fully_connected_nc_qd8_f32_qb4w(s.op, xq + r * k, y + r * out_ + s.n0, qp + r);
+        if (st != xnn_status_success || xnn_run_operator(s.op, tp) != xnn_status_success) return false;
+      }
+    }
+    return true;
+  }
+
+  Path path_;
+  std::vector<Slice> slices_;
+  xnn_operator_t convert_ = nullptr;
+  size_t bytes_ = 0;
+  mutable std::mutex mu_;
+};
+
+Status xnn_error(const TensorView& w, const char* what, xnn_status st) {
+  return internal_error("XNNPACK " + std::string(what) + " failed for '" + w.name + "' (xnn_status " +
+                        std::to_string(static_cast<int>(st)) + ")");
+}
+
+// Creates the operator for weight rows [n0, n0 + ns). Temporary buffers live only in here.
+Status create_slice(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
+                    xnn_operator_t* op) {
+  const size_t n = static_cast<size_t>(w.dim(0)), k = static_cast<size_t>(w.dim(1));
+  const float* b = bias ? bias + n0 : nullptr;
+  const float inf = std::numeric_limits<float>::infinity();
+  xnn_status st = xnn_status_success;
+  if (path == Path::kF32) {
+    const float* src = reinterpret_cast<const float*>(w.data) + n0 * k;
+    std::vector<float> tmp;
+    if (w.type == DType::F16) {
+      tmp.resize(ns * k);
+      dequantize_row(DType::F16, w.data + n0 * k * 2, tmp.data(), static_cast<int64_t>(ns * k));
+      src = tmp.data();
+    }
+    st = xnn_create_fully_connected_nc_f32(k, ns, k, n, src, b, -inf, inf, 0, nullptr, nullptr, op);
+    return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_f32", st);
+  }
+  const size_t row_bytes = (k / kQBlock) * dtype_traits(w.type).block_bytes;
+  const uint8_t* rows = w.data + n0 * row_bytes;
+  std::vector<float> deq(k);
+  if (path == Path::kQc8w || path == Path::kQc4w) {
+    const bool q8 = path == Path::kQc8w;
+    const int qmax = q8 ? 127 : 7;
+    std::vector<float> scale(ns);
+    std::vector<uint8_t> kernel(q8 ? ns * k : ns * k / 2);
+    for (size_t r = 0; r < ns; ++r) {
+      dequantize_row(w.type, rows + r * row_bytes, deq.data(), static_cast<int64_t>(k));
+      scale[r] = symmetric_scale(deq.data(), k, qmax);
+      const float inv = 1.f / scale[r];
+      if (q8) {
+        int8_t* dst = reinterpret_cast<int8_t*>(kernel.data()) + r * k;
+        for (size_t i = 0; i < k; ++i) dst[i] = static_cast<int8_t>(quantize_to(deq[i], inv, -128, 127));
+      } else {  // unsigned nibbles with zero point 8; element 2j in the low nibble of byte j
+        uint8_t* dst = kernel.data() + r * k / 2;
+        for (size_t i = 0; i < k; i += 2) {
+          const int lo = quantize_to(deq[i], inv, -8, 7) + 8, hi = quantize_to(deq[i + 1], inv, -8, 7) + 8;
+          dst[i / 2] = static_cast<uint8_t>(lo | (hi << 4));
+        }
+      }
+    }
+    if (q8) {
+      st = xnn_create_fully_connected_nc_qd8_f32_qc8w(k, ns, k, n, scale.data(),
+                                                       reinterpret_cast<const int8_t*>(kernel.data()), b, -inf,
+                                                       inf, 0, nullptr, nullptr, op);
+    } else {
+      st = xnn_create_fully_connected_nc_qd8_f32_qc4w(k, ns, k, n, 8, scale.data(), kernel.data(), b, -inf, inf,
+                                                       0, nullptr, nullptr, op);
+    }
+    return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_qd8", st);
+  }
+  // Q4_0 -> qb4w: x = d*(q-8) per block. XNNPACK wants a positive bf16 scale and zero point 8:
+  // d > 0 keeps q; d < 0 uses |d| and 16-q (q = 0, the block's extreme value, clamps to 15).
+  const size_t nb = k / kQBlock;
+  std::vector<uint16_t> scale(ns * nb);
+  std::vector<uint8_t> kernel(ns * k / 2);
+  const uint16_t one_bf16 = to_bf16(1.f);
+  for (size_t r = 0; r < ns; ++r) {
+    for (size_t blk = 0; blk < nb; ++blk) {
+      const uint8_t* src = rows + r * row_bytes + blk * 18;
+      uint16_t dh;
+      std::memcpy(&dh, src, 2);
+      const float d = fp16_to_fp32(dh);
+      uint8_t q[kQBlock];
+      for (size_t j = 0; j < 16; ++j) {
+        q[j] = src[2 + j] & 0xF;
+        q[j + 16] = src[2 + j] >> 4;
+      }
+      const bool usable = std::isnormal(d);
+      scale[r * nb + blk] = usable ? to_bf16(std::fabs(d)) : one_bf16;
+      for (size_t j = 0; j < kQBlock; ++j) {
+        if (!usable) q[j] = 8;  // d == 0 (or denormal): the block is zero
+        else if (d < 0) q[j] = static_cast<uint8_t>(std::min(15, 16 - q[j]));
+      }
+      uint8_t* dst = kernel.data() + r * k / 2 + blk * kQBlock / 2;
+      for (size_t j = 0; j < kQBlock; j += 2) dst[j / 2] = static_cast<uint8_t>(q[j] | (q[j + 1] << 4));
+    }
+  }
+  st = xnn_create_fully_connected_nc_qd8_f32_qb4w(k, ns, k, n, kQBlock, 8, scale.data(), kernel.data(), b, -inf,
+                                                   inf, 0, nullptr, nullptr, op);
+  return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_qd8_f32_qb4w", st);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView& weight, const TensorView* bias,
+                                                               const XnnLinearOptions& opts) {
+  if (weight.shape.size() != 2 || weight.dim(0) <= 0 || weight.dim(1) <= 0)
+    return model_load_error("linear weight '" + weight.name + "' must be 2-D and non-empty");
+  const size_t n = static_cast<size_t>(weight.dim(0)), k = static_cast<size_t>(weight.dim(1));
+  MBLIP_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(weight.type, weight.numel()));
+  if (!weight.data || weight.nbytes < nbytes)
+    return model_load_error("linear weight '" + weight.name + "' has " + std::to_string(weight.nbytes) +
+                            " bytes, expected " + std::to_string(nbytes));
+  if (bias && (bias->type != DType::F32 || bias->numel() != weight.dim(0) || !bias->data))
+    return model_load_error("bias '" + bias->name + "' must be f32 with " + std::to_string(n) + " elements");
+  if ((weight.type == DType::Q8_0 || weight.type == DType::Q4_0) && k % kQBlock != 0)
+    return model_load_error("linear weight '" + weight.name + "': " + dtype_name(weight.type) +
+                            " rows must be a multiple of 32 elements, got " + std::to_string(k));
+  const xnn_status init = xnn_initialize(nullptr);  // idempotent and thread-safe
+  if (init != xnn_status_success) return unsupported("XNNPACK is not supported on this CPU");
+
+  Path path = Path::kF32;
+  size_t bytes_per_row = k * 4 + 4;  // packed size estimate (weights + bias)
+  switch (weight.type) {
+    case DType::F32:
+    case DType::F16: break;
+    case DType::Q8_0: path = Path::kQc8w; bytes_per_row = k + 12; break;
+    case DType::Q4_0:
+      path = opts.q4 == XnnQ4Mode::kBlockwise ? Path::kQb4w
+             : opts.q4 == XnnQ4Mode::kInt8    ? Path::kQc8w
+                                              : Path::kQc4w;
+      bytes_per_row = (path == Path::kQc8w ? k : k / 2) + (path == Path::kQb4w ? (k / kQBlock) * 2 : 0) + 12;
+      break;
+  }
+  auto kernel = std::make_unique<XnnpackLinear>(path, weight.dim(0), weight.dim(1));
+  if (path != Path::kF32) {
+    xnn_operator_t cvt = nullptr;
+    const xnn_status st = xnn_create_convert_nc_f32_qd8(0, &cvt);
+    if (st != xnn_status_success) return xnn_error(weight, "create_convert_nc_f32_qd8", st);
+    kernel->set_convert(cvt);
+  }
+  const float* b = bias ? reinterpret_cast<const float*>(bias->data) : nullptr;
+  const size_t max_rows =
+      std::max<size_t>(1, static_cast<size_t>(std::max<int64_t>(1, opts.max_slice_elems)) / k);
+  const size_t slices = (n + max_rows - 1) / max_rows;
+  const size_t rows_per = (n + slices - 1) / slices;  // balanced slices
+  for (size_t n0 = 0; n0 < n; n0 += rows_per) {
+    xnn_operator_t op = nullptr;
+    MBLIP_RETURN_IF_ERROR(create_slice(weight, b, path, n0, std::min(rows_per, n - n0), &op));
+    kernel->add_slice(op, n0);
+  }
+  kernel->set_bytes(n * bytes_per_row);
+  return std::unique_ptr<LinearKernel>(std::move(kernel));
+}
+
+Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack(const TensorView& weight, const TensorView* bias) {
+  return make_linear_xnnpack_with(weight, bias, XnnLinearOptions{});
+}
+
+}  // namespace mblip

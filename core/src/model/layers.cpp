@@ -1,0 +1,99 @@
+// Shared blocks (see layers.h): T5 relative position bias, T5 attention/FFN weights, GELU MLP.
+#include "model/layers.h"
+
+#include <cmath>
+
+namespace mblip {
+
+// transformers T5Attention._relative_position_bucket
+int64_t t5_relative_position_bucket(int64_t rp, bool bidirectional, int64_t num_buckets, int64_t max_distance) {
+  int64_t bucket = 0;
+  if (bidirectional) {
+    num_buckets /= 2;
+    if (rp > 0) bucket += num_buckets;
+    rp = rp < 0 ? -rp : rp;
+  } else {
+    rp = rp < 0 ? -rp : 0;
+  }
+  const int64_t max_exact = num_buckets / 2;
+  if (rp < max_exact) return bucket + rp;
+  // Computed in float32 like torch: log(rp / max_exact) / log(max_distance / max_exact) * (nb - me).
+  const float ratio = static_cast<float>(rp) / static_cast<float>(max_exact);
+  const float denom = static_cast<float>(std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
+  const float scaled = std::log(ratio) / denom * static_cast<float>(num_buckets - max_exact);
+  int64_t large = max_exact + static_cast<int64_t>(scaled);  // .to(torch.long) truncates toward zero
+  if (large > num_buckets - 1) large = num_buckets - 1;
+  return bucket + large;
+}
+
+void T5PositionBias::compute(size_t q_len, size_t k_len, size_t q_offset, float* out) const {
+  for (size_t i = 0; i < q_len; ++i) {
+    for (size_t j = 0; j < k_len; ++j) {
+      const int64_t rp = static_cast<int64_t>(j) - static_cast<int64_t>(q_offset + i);
+      const int64_t b = t5_relative_position_bucket(rp, bidirectional, num_buckets, max_distance);
+      for (int64_t h = 0; h < heads; ++h)
+        out[static_cast<size_t>(h) * q_len * k_len + i * k_len + j] = table[static_cast<size_t>(b * heads + h)];
+    }
+  }
+}
+
+Status T5AttentionWeights::load(WeightLoader& w, const std::string& p, int64_t d_model, int64_t inner) {
+  MBLIP_ASSIGN_OR_RETURN(q, w.linear(p + ".q", "", inner, d_model));
+  MBLIP_ASSIGN_OR_RETURN(k, w.linear(p + ".k", "", inner, d_model));
+  MBLIP_ASSIGN_OR_RETURN(v, w.linear(p + ".v", "", inner, d_model));
+  MBLIP_ASSIGN_OR_RETURN(o, w.linear(p + ".o", "", d_model, inner));
+  return Status::Ok();
+}
+
+Status T5FeedForward::load(WeightLoader& w, const std::string& p, const TextConfig& cfg) {
+  gated = cfg.gated;
+  d_ff = cfg.d_ff;
+  if (cfg.dense_act == "relu") {
+    act = Act::kRelu;
+  } else if (cfg.dense_act == "gelu_new" || cfg.dense_act == "gelu_pytorch_tanh") {
+    act = Act::kGeluNew;
+  } else if (cfg.dense_act == "gelu") {
+    act = Act::kGeluErf;
+  } else {
+    return unsupported("T5 feed-forward activation '" + cfg.dense_act + "' is not supported (relu, gelu_new, gelu)");
+  }
+  if (gated) {
+    MBLIP_ASSIGN_OR_RETURN(wi0, w.linear(p + ".wi0", "", cfg.d_ff, cfg.d_model));
+    MBLIP_ASSIGN_OR_RETURN(wi1, w.linear(p + ".wi1", "", cfg.d_ff, cfg.d_model));
+  } else {
+    MBLIP_ASSIGN_OR_RETURN(wi0, w.linear(p + ".wi", "", cfg.d_ff, cfg.d_model));
+  }
+  MBLIP_ASSIGN_OR_RETURN(wo, w.linear(p + ".wo", "", cfg.d_model, cfg.d_ff));
+  return Status::Ok();
+}
+
+void T5FeedForward::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
+  const size_t n = rows * static_cast<size_t>(d_ff);
+  float* h0 = scratch;
+  wi0.forward(x, rows, h0, pool);
+  switch (act) {
+    case Act::kRelu: ops::relu(h0, n); break;
+    case Act::kGeluNew: ops::gelu_tanh(h0, n); break;
+    case Act::kGeluErf: ops::gelu_erf(h0, n); break;
+  }
+  if (gated) {
+    float* h1 = scratch + n;
+    wi1.forward(x, rows, h1, pool);
+    ops::mul_inplace(h0, h1, n);
+  }
+  wo.forward(h0, rows, y, pool);
+}
+
+void GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
+  fc1.forward(x, rows, scratch, pool);
+  ops::gelu_erf(scratch, rows * static_cast<size_t>(fc1.out_features()));
+  fc2.forward(scratch, rows, y, pool);
+}
+
+std::vector<float> additive_mask(const std::vector<float>& mask01) {
+  std::vector<float> m(mask01.size());
+  for (size_t i = 0; i < m.size(); ++i) m[i] = mask01[i] != 0.0f ? 0.0f : ops::kMaskValue;
+  return m;
+}
+
+}  // namespace mblip

@@ -1,0 +1,97 @@
+// MBlipModel (transformers Blip2ForConditionalGeneration: vision_model -> qformer ->
+// language_projection -> T5 encoder/decoder), see mblip_model.h.
+#include "model/mblip_model.h"
+
+#include <string>
+
+namespace mblip {
+
+Result<std::unique_ptr<MBlipModel>> MBlipModel::load(std::unique_ptr<GgufFile> file, const ModelLoadOptions& opts) {
+  if (!file) return invalid_argument("no model file");
+  std::unique_ptr<MBlipModel> m(new MBlipModel());
+  MBLIP_ASSIGN_OR_RETURN(m->cfg_, read_config(*file));
+  MBLIP_RETURN_IF_ERROR(m->cfg_.validate());
+  const ModelConfig& c = m->cfg_;
+  if (c.qformer.encoder_hidden_size != c.vision.hidden_size)
+    return model_load_error("qformer encoder_hidden_size (" + std::to_string(c.qformer.encoder_hidden_size) +
+                            ") must equal the vision hidden_size (" + std::to_string(c.vision.hidden_size) + ")");
+  WeightLoader w(*file, opts.linear);
+  MBLIP_ASSIGN_OR_RETURN(m->vision_, VisionTower::load(w, c.vision));
+  MBLIP_ASSIGN_OR_RETURN(m->qformer_, QFormer::load(w, c.qformer, c.num_query_tokens));
+  MBLIP_ASSIGN_OR_RETURN(m->proj_, Projection::load(w, c.qformer.hidden_size, c.text.d_model));
+  MBLIP_ASSIGN_OR_RETURN(m->shared_, w.embedding("t.emb", c.text.vocab_size, c.text.d_model,
+                                                 /*keep=*/c.text.tie_word_embeddings));
+  MBLIP_ASSIGN_OR_RETURN(m->encoder_, T5Encoder::load(w, c.text));
+  MBLIP_ASSIGN_OR_RETURN(m->decoder_, T5Decoder::load(w, c.text, &m->shared_));
+  // Every weight now lives in its kernel: free the file bytes so nothing is held twice.
+  file.reset();
+  return Result<std::unique_ptr<MBlipModel>>(std::move(m));
+}
+
+Status MBlipModel::vision(const float* pixels, std::vector<float>& out, ThreadPool& pool) const {
+  if (!pixels) return invalid_argument("no pixel values");
+  return vision_.forward(pixels, out, pool);
+}
+
+Status MBlipModel::qformer(const float* vision_states, std::vector<float>& out, ThreadPool& pool) const {
+  if (!vision_states) return invalid_argument("no vision states");
+  return qformer_.forward(vision_states, static_cast<size_t>(cfg_.vision.num_positions()), out, pool);
+}
+
+Status MBlipModel::project(const float* qformer_out, std::vector<float>& out, ThreadPool& pool) const {
+  if (!qformer_out) return invalid_argument("no Q-Former output");
+  return proj_.forward(qformer_out, static_cast<size_t>(cfg_.num_query_tokens), out, pool);
+}
+
+Status MBlipModel::encode_image(const float* pixels, std::vector<float>& queries, ThreadPool& pool) const {
+  std::vector<float> v, q;
+  MBLIP_RETURN_IF_ERROR(vision(pixels, v, pool));
+  MBLIP_RETURN_IF_ERROR(qformer(v.data(), q, pool));
+  return project(q.data(), queries, pool);
+}
+
+Status MBlipModel::build_encoder_input(const std::vector<float>& queries, const std::vector<int32_t>& ids,
+                                       const std::vector<float>& prompt_mask, std::vector<float>& embeds,
+                                       std::vector<float>& mask01) const {
+  const size_t d = static_cast<size_t>(cfg_.text.d_model), nq = static_cast<size_t>(cfg_.num_query_tokens);
+  if (queries.size() != nq * d)
+    return invalid_argument("expected " + std::to_string(nq) + " x " + std::to_string(d) + " projected queries, got " +
+                            std::to_string(queries.size()) + " floats");
+  if (!prompt_mask.empty() && prompt_mask.size() != ids.size())
+    return invalid_argument("prompt mask length " + std::to_string(prompt_mask.size()) + " differs from " +
+                            std::to_string(ids.size()) + " prompt tokens");
+  embeds.assign(queries.begin(), queries.end());  // queries first
+  embeds.resize((nq + ids.size()) * d);
+  for (size_t i = 0; i < ids.size(); ++i)  // shared embedding, unscaled
+    MBLIP_RETURN_IF_ERROR(shared_.lookup(ids[i], embeds.data() + (nq + i) * d));
+  mask01.assign(nq, 1.0f);
+  for (size_t i = 0; i < ids.size(); ++i) mask01.push_back(prompt_mask.empty() ? 1.0f : prompt_mask[i]);
+  return Status::Ok();
+}
+
+Status MBlipModel::encode_text(const std::vector<float>& embeds, const std::vector<float>& mask01,
+                               std::vector<float>& out, ThreadPool& pool) const {
+  const size_t d = static_cast<size_t>(cfg_.text.d_model);
+  if (embeds.empty() || embeds.size() % d != 0)
+    return invalid_argument("encoder input must be a non-empty multiple of d_model floats");
+  const size_t len = embeds.size() / d;
+  if (!mask01.empty() && mask01.size() != len)
+    return invalid_argument("encoder mask length " + std::to_string(mask01.size()) + " differs from " +
+                            std::to_string(len) + " positions");
+  return encoder_.forward(embeds.data(), len, mask01.empty() ? nullptr : mask01.data(), out, pool);
+}
+
+Result<std::unique_ptr<T5DecoderSession>> MBlipModel::new_decoder(const std::vector<float>& enc_out,
+                                                                  const std::vector<float>& mask01,
+                                                                  ThreadPool& pool, size_t capacity) const {
+  const size_t d = static_cast<size_t>(cfg_.text.d_model);
+  if (enc_out.empty() || enc_out.size() % d != 0)
+    return invalid_argument("encoder output must be a non-empty multiple of d_model floats");
+  const size_t len = enc_out.size() / d;
+  if (!mask01.empty() && mask01.size() != len)
+    return invalid_argument("encoder mask length " + std::to_string(mask01.size()) + " differs from " +
+                            std::to_string(len) + " positions");
+  return decoder_->new_session(enc_out.data(), len, mask01.empty() ? nullptr : mask01.data(), pool, capacity);
+}
+
+}  // namespace mblip

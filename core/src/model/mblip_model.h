@@ -1,0 +1,71 @@
+// MBlipModel: the loaded float32-faithful model (config + all towers), with every stage callable
+// on its own (vision, Q-Former, projection, T5 encoder, decoder sessions) so tests can compare
+// each golden array and the pipeline can chain them.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "io/gguf.h"
+#include "kernels/linear.h"
+#include "kernels/thread_pool.h"
+#include "model/config.h"
+#include "model/projection.h"
+#include "model/qformer.h"
+#include "model/t5_decoder.h"
+#include "model/t5_encoder.h"
+#include "model/vision.h"
+#include "model/weights.h"
+
+namespace mblip {
+
+struct ModelLoadOptions {
+  LinearOptions linear;  // kernel backend (auto: XNNPACK where built, else the reference)
+};
+
+class MBlipModel {
+ public:
+  // Reads the config, builds one LinearKernel per weight and releases each tensor's bytes once
+  // packed. The file (and with it a wasm heap buffer holding the model bytes) is destroyed when
+  // loading ends: read any other metadata (tokenizer) before calling this.
+  static Result<std::unique_ptr<MBlipModel>> load(std::unique_ptr<GgufFile> file, const ModelLoadOptions& opts = {});
+
+  const ModelConfig& config() const { return cfg_; }
+  int64_t num_query_tokens() const { return cfg_.num_query_tokens; }
+  int64_t d_model() const { return cfg_.text.d_model; }
+
+  // --- stages (all outputs row-major, batch size 1) ---
+  // pixels: (3, image_size, image_size) f32 normalised -> num_positions x vision hidden.
+  Status vision(const float* pixels, std::vector<float>& out, ThreadPool& pool) const;
+  // vision states (num_positions x vision hidden) -> num_query_tokens x qformer hidden.
+  Status qformer(const float* vision_states, std::vector<float>& out, ThreadPool& pool) const;
+  // qformer output -> num_query_tokens x d_model.
+  Status project(const float* qformer_out, std::vector<float>& out, ThreadPool& pool) const;
+  // The three above: pixels -> projected queries (num_query_tokens x d_model).
+  Status encode_image(const float* pixels, std::vector<float>& queries, ThreadPool& pool) const;
+  // LLM input: [queries ; shared_embedding(ids)] ((Q+L) x d_model, unscaled embeddings) and
+  // mask [ones(Q) ; prompt_mask] (prompt_mask empty = all ones).
+  Status build_encoder_input(const std::vector<float>& queries, const std::vector<int32_t>& ids,
+                             const std::vector<float>& prompt_mask, std::vector<float>& embeds,
+                             std::vector<float>& mask01) const;
+  // T5 encoder: embeds (len x d_model), mask01 (len, or empty = all ones) -> len x d_model.
+  Status encode_text(const std::vector<float>& embeds, const std::vector<float>& mask01, std::vector<float>& out,
+                     ThreadPool& pool) const;
+  // A decoder session (StepModel) for one encoder output; cross K/V computed once here.
+  // capacity: expected number of decoder positions (grows if exceeded).
+  Result<std::unique_ptr<T5DecoderSession>> new_decoder(const std::vector<float>& enc_out,
+                                                        const std::vector<float>& mask01, ThreadPool& pool,
+                                                        size_t capacity = 64) const;
+
+ private:
+  MBlipModel() = default;
+  ModelConfig cfg_;
+  VisionTower vision_;
+  QFormer qformer_;
+  Projection proj_;
+  Embedding shared_;
+  T5Encoder encoder_;
+  std::unique_ptr<T5Decoder> decoder_;
+};
+
+}  // namespace mblip

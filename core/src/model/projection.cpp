@@ -1,0 +1,18 @@
+// language_projection (Blip2ForConditionalGeneration.language_projection).
+#include "model/projection.h"
+
+namespace mblip {
+
+Result<Projection> Projection::load(WeightLoader& w, int64_t in, int64_t out) {
+  Projection p;
+  MBLIP_ASSIGN_OR_RETURN(p.lin_, w.linear("proj.w", "proj.b", out, in));
+  return Result<Projection>(std::move(p));
+}
+
+Status Projection::forward(const float* x, size_t rows, std::vector<float>& out, ThreadPool& pool) const {
+  out.resize(rows * static_cast<size_t>(lin_.out_features()));
+  lin_.forward(x, rows, out.data(), pool);
+  return Status::Ok();
+}
+
+}  // namespace mblip

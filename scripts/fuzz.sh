@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, `fuzz` preset) and runs each for SECONDS_PER_TARGET
+# (default 30) on top of fuzz/corpus/<target> + fuzz/regressions/<target>. New inputs go to a
+# work corpus in the build tree (the committed corpus is never modified); crash inputs to
+# <build>/artifacts/<target>/. Exit status is non-zero if any target crashed.
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#   FUZZ_BUILD_DIR=<dir> to build elsewhere than build/fuzz; FUZZ_JOBS for the build (-j).
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+secs=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(gguf safetensors torch_bin pickle image spm_model tokenize detokenize)
+build=${FUZZ_BUILD_DIR:-$here/build/fuzz}
+cmake --preset fuzz -B "$build" -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$build/bin" >/dev/null || exit 1
+cmake --build "$build" -j "${FUZZ_JOBS:-$(nproc)}" --target fuzz_all >/dev/null || { echo "fuzz build failed"; exit 1; }
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/mblip_fuzz.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+declare -a results
+failed=0
+for t in "${targets[@]}"; do
+  work="$build/work_corpus/$t"
+  art="$build/artifacts/$t"
+  mkdir -p "$work" "$art"
+  log="$build/fuzz_$t.log"
+  echo "=== fuzz $t for ${secs}s"
+  MBLIP_FUZZ_SCRATCH="$scratch" "$build/bin/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
+    -rss_limit_mb=2048 -timeout=20 -artifact_prefix="$art/" "$work" "fuzz/corpus/$t" "fuzz/regressions/$t" >"$log" 2>&1
+  rc=$?
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
+  if [ $rc -ne 0 ]; then
+    failed=1
+    results+=("$t:CRASH")
+    grep -E "ERROR|unclean|SUMMARY|Test unit written" "$log" | head -5
+  else
+    results+=("$t:ok(runs=${runs:-?},cov=${cov:-?})")
+  fi
+done
+echo "FUZZ: ${results[*]}"
+exit $failed

@@ -1,0 +1,316 @@
+// Ops tests: activations, norms, softmax and attention against double-precision formulas and
+// known values; T5 relative position buckets; the scalar reference linear kernel for every
+// weight type; KV-cache reordering. Results must not depend on the thread count.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "io/quant.h"
+#include "kernels/linear_impl.h"
+#include "kernels/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/layers.h"
+#include "ops/ops.h"
+
+using namespace mblip;
+
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("gelu variants match known values and the double formulas", "[ops]") {
+  std::vector<float> one = {1.0f};
+  ops::gelu_erf(one.data(), 1);
+  CHECK(one[0] == Approx(0.8413447).margin(1e-6));
+  one = {1.0f};
+  ops::gelu_tanh(one.data(), 1);
+  CHECK(one[0] == Approx(0.8411920).margin(1e-6));
+
+  std::vector<float> x;
+  for (int i = -800; i <= 800; ++i) x.push_back(i * 0.01f);
+  std::vector<float> e = x, t = x, r = x;
+  ops::gelu_erf(e.data(), e.size());
+  ops::gelu_tanh(t.data(), t.size());
+  ops::relu(r.data(), r.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double ge = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    const double gt = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+    REQUIRE(e[i] == Approx(ge).margin(2e-6));
+    REQUIRE(t[i] == Approx(gt).margin(2e-6));
+    REQUIRE(r[i] == (v > 0 ? x[i] : 0.0f));
+  }
+  CHECK(e[0] == Approx(0.0).margin(1e-6));  // gelu(-8) ~ -5e-15
+}
+
+TEST_CASE("softmax matches the double formula and is shift-stable", "[ops]") {
+  auto x = randn(3 * 37, 1, 4.0f);
+  x[5] = 1000.0f;  // no overflow
+  std::vector<float> y = x;
+  ops::softmax(y.data(), 3, 37);
+  for (size_t r = 0; r < 3; ++r) {
+    double mx = -1e300, sum = 0;
+    for (size_t i = 0; i < 37; ++i) mx = std::max(mx, static_cast<double>(x[r * 37 + i]));
+    for (size_t i = 0; i < 37; ++i) sum += std::exp(x[r * 37 + i] - mx);
+    double ys = 0;
+    for (size_t i = 0; i < 37; ++i) {
+      REQUIRE(y[r * 37 + i] == Approx(std::exp(x[r * 37 + i] - mx) / sum).margin(1e-7));
+      ys += y[r * 37 + i];
+    }
+    CHECK(ys == Approx(1.0).margin(1e-6));
+  }
+  CHECK(y[5] == Approx(1.0f));
+}
+
+TEST_CASE("layer_norm and rms_norm match the double formulas", "[ops]") {
+  ThreadPool pool(2);
+  const size_t rows = 40, dim = 53;
+  auto x = randn(rows * dim, 2, 3.0f);
+  for (size_t i = 0; i < dim; ++i) x[i] += 100.0f;  // large mean: needs a stable variance
+  auto w = randn(dim, 3), b = randn(dim, 4);
+  std::vector<float> ln(rows * dim), rms(rows * dim);
+  ops::layer_norm(x.data(), rows, dim, w.data(), b.data(), 1e-6f, ln.data(), pool);
+  ops::rms_norm(x.data(), rows, dim, w.data(), 1e-6f, rms.data(), pool);
+  std::vector<double> eln(rows * dim), erms(rows * dim);
+  for (size_t r = 0; r < rows; ++r) {
+    double mean = 0, var = 0, ss = 0;
+    for (size_t i = 0; i < dim; ++i) mean += x[r * dim + i];
+    mean /= dim;
+    for (size_t i = 0; i < dim; ++i) {
+      var += (x[r * dim + i] - mean) * (x[r * dim + i] - mean);
+      ss += static_cast<double>(x[r * dim + i]) * x[r * dim + i];
+    }
+    var /= dim;
+    ss /= dim;
+    for (size_t i = 0; i < dim; ++i) {
+      eln[r * dim + i] = (x[r * dim + i] - mean) / std::sqrt(var + 1e-6) * w[i] + b[i];
+      erms[r * dim + i] = x[r * dim + i] / std::sqrt(ss + 1e-6) * w[i];  // no mean, no bias
+    }
+  }
+  CHECK(max_abs_diff(ln, eln) < 2e-5);
+  CHECK(max_abs_diff(rms, erms) < 2e-5);
+  // In place gives the same, and one thread gives the same bits.
+  ThreadPool one(1);
+  std::vector<float> inplace = x;
+  ops::layer_norm(inplace.data(), rows, dim, w.data(), b.data(), 1e-6f, inplace.data(), one);
+  CHECK(inplace == ln);
+}
+
+TEST_CASE("attention matches a double reference with bias, key mask and causal mask", "[ops]") {
+  const size_t heads = 3, dh = 10, ql = 7, kl = 9, inner = heads * dh;
+  auto q = randn(ql * inner, 5), k = randn(kl * inner, 6), v = randn(kl * inner, 7);
+  auto bias = randn(heads * ql * kl, 8);
+  std::vector<float> mask(kl, 0.0f);
+  mask[3] = ops::kMaskValue;
+  for (int causal = 0; causal < 2; ++causal) {
+    ops::AttentionArgs a;
+    a.heads = heads;
+    a.head_dim = dh;
+    a.q_len = ql;
+    a.kv_len = kl;
+    a.q_stride = a.k_stride = a.v_stride = a.out_stride = inner;
+    a.scale = 0.37f;
+    a.bias = bias.data();
+    a.bias_head_stride = ql * kl;
+    a.bias_row_stride = kl;
+    a.key_mask = mask.data();
+    a.causal = causal != 0;
+    a.causal_offset = 2;
+    std::vector<float> out1(ql * inner), out2(ql * inner);
+    ThreadPool p1(1), p2(2);
+    ops::attention(q.data(), k.data(), v.data(), out1.data(), a, p1);
+    ops::attention(q.data(), k.data(), v.data(), out2.data(), a, p2);
+    CHECK(out1 == out2);
+    std::vector<double> ref(ql * inner, 0.0);
+    for (size_t h = 0; h < heads; ++h)
+      for (size_t i = 0; i < ql; ++i) {
+        std::vector<double> s(kl);
+        double mx = -1e300;
+        for (size_t j = 0; j < kl; ++j) {
+          double dot = 0;
+          for (size_t d = 0; d < dh; ++d) dot += double(q[i * inner + h * dh + d]) * k[j * inner + h * dh + d];
+          s[j] = dot * 0.37 + bias[h * ql * kl + i * kl + j];
+          if (j == 3 || (causal && j > i + 2)) s[j] = -1e300;
+          mx = std::max(mx, s[j]);
+        }
+        double sum = 0;
+        for (auto& e : s) sum += (e = (e < -1e200 ? 0.0 : std::exp(e - mx)));
+        for (size_t j = 0; j < kl; ++j)
+          for (size_t d = 0; d < dh; ++d) ref[i * inner + h * dh + d] += s[j] / sum * v[j * inner + h * dh + d];
+      }
+    CHECK(max_abs_diff(out1, ref) < 1e-5);
+  }
+}
+
+TEST_CASE("T5 relative position buckets follow the T5 formula", "[ops]") {
+  // Bidirectional, 32 buckets, max distance 128: 16 per direction, 8 exact.
+  CHECK(t5_relative_position_bucket(0, true, 32, 128) == 0);
+  CHECK(t5_relative_position_bucket(-1, true, 32, 128) == 1);
+  CHECK(t5_relative_position_bucket(1, true, 32, 128) == 17);
+  CHECK(t5_relative_position_bucket(-7, true, 32, 128) == 7);
+  CHECK(t5_relative_position_bucket(-8, true, 32, 128) == 8);
+  CHECK(t5_relative_position_bucket(-16, true, 32, 128) == 10);  // 8 + log(2)/log(16)*8 = 10 exactly
+  CHECK(t5_relative_position_bucket(15, true, 32, 128) == 16 + 9);  // 8 + 1.79 -> 9
+  CHECK(t5_relative_position_bucket(200, true, 32, 128) == 31);
+  CHECK(t5_relative_position_bucket(-1000, true, 32, 128) == 15);
+  // Causal: only keys at or before the query; 16 exact buckets.
+  CHECK(t5_relative_position_bucket(3, false, 32, 128) == 0);
+  CHECK(t5_relative_position_bucket(-3, false, 32, 128) == 3);
+  CHECK(t5_relative_position_bucket(-15, false, 32, 128) == 15);
+  CHECK(t5_relative_position_bucket(-16, false, 32, 128) == 16);
+  CHECK(t5_relative_position_bucket(-32, false, 32, 128) == 21);  // 16 + log(2)/log(8)*16 = 21.33 -> 21
+  CHECK(t5_relative_position_bucket(-200, false, 32, 128) == 31);
+  // 16 buckets / max distance 64 (tiny-mt5-odd): bidirectional 8 per side, 4 exact.
+  CHECK(t5_relative_position_bucket(-3, true, 16, 64) == 3);
+  CHECK(t5_relative_position_bucket(5, true, 16, 64) == 8 + 4);  // 4 + log(1.25)/log(16)*4 = 4.32
+  CHECK(t5_relative_position_bucket(-100, true, 16, 64) == 7);
+}
+
+TEST_CASE("reference linear matches a double matmul for every weight type", "[ops]") {
+  const int64_t out = 37, in = 96;  // out not a multiple of 4 (tail rows), in = 3 blocks of 32
+  const size_t m = 5;
+  auto wf = randn(static_cast<size_t>(out * in), 9, 0.5f);
+  auto bias = randn(static_cast<size_t>(out), 10);
+  auto x = randn(m * static_cast<size_t>(in), 11);
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0}) {
+    INFO("type " << dtype_name(t));
+    const size_t row_bytes = dtype_bytes(t, in).value();
+    std::vector<uint8_t> bytes(row_bytes * static_cast<size_t>(out));
+    std::vector<float> deq(wf.size());
+    for (int64_t r = 0; r < out; ++r) {
+      if (t == DType::F32)
+        std::memcpy(bytes.data() + r * row_bytes, wf.data() + r * in, row_bytes);
+      else
+        quantize_row(t, wf.data() + r * in, bytes.data() + r * row_bytes, in);
+      dequantize_row(t, bytes.data() + r * row_bytes, deq.data() + r * in, in);
+    }
+    if (t == DType::F32) CHECK(deq == wf);
+    TensorView wv;
+    wv.name = "w";
+    wv.type = t;
+    wv.shape = {out, in};
+    wv.data = bytes.data();
+    wv.nbytes = bytes.size();
+    TensorView bv;
+    bv.name = "b";
+    bv.shape = {out};
+    bv.data = reinterpret_cast<const uint8_t*>(bias.data());
+    bv.nbytes = bias.size() * 4;
+    auto k = make_linear_reference(wv, &bv);
+    REQUIRE(k.ok());
+    std::fill(bytes.begin(), bytes.end(), 0);  // the kernel owns a copy: file bytes may go away
+    std::vector<float> y1(m * out), y2(m * out);
+    ThreadPool p1(1), p2(2);
+    k.value()->forward(x.data(), m, y1.data(), p1);
+    k.value()->forward(x.data(), m, y2.data(), p2);
+    CHECK(y1 == y2);
+    std::vector<double> ref(m * out);
+    for (size_t i = 0; i < m; ++i)
+      for (int64_t r = 0; r < out; ++r) {
+        double s = bias[r];
+        for (int64_t c = 0; c < in; ++c) s += double(x[i * in + c]) * deq[r * in + c];
+        ref[i * out + r] = s;
+      }
+    CHECK(max_abs_diff(y1, ref) < 1e-4);
+    CHECK(k.value()->describe() == std::string("ref ") + dtype_name(t));
+  }
+  // Bad shapes are errors, not crashes.
+  TensorView bad;
+  bad.name = "bad";
+  bad.type = DType::Q8_0;
+  bad.shape = {4, 33};
+  std::vector<uint8_t> junk(1000);
+  bad.data = junk.data();
+  bad.nbytes = junk.size();
+  CHECK_FALSE(make_linear_reference(bad, nullptr).ok());
+}
+
+TEST_CASE("KV cache reorders rows by parents", "[ops]") {
+  KvCache c;
+  c.configure(2, 3, 2);
+  c.reset(3);
+  // Fill 3 positions (forces a capacity grow) with values identifying (row, layer, k/v, pos).
+  c.ensure_capacity(3);
+  for (size_t r = 0; r < 3; ++r)
+    for (size_t l = 0; l < 2; ++l)
+      for (size_t p = 0; p < 3; ++p)
+        for (size_t i = 0; i < 3; ++i) {
+          c.k(r, l)[p * 3 + i] = float(r * 1000 + l * 100 + p * 10 + i);
+          c.v(r, l)[p * 3 + i] = -float(r * 1000 + l * 100 + p * 10 + i);
+        }
+  c.set_len(3);
+  REQUIRE(c.reorder({2, 2, 0, 1}).ok());
+  REQUIRE(c.rows() == 4);
+  const int parents[4] = {2, 2, 0, 1};
+  for (size_t r = 0; r < 4; ++r)
+    for (size_t l = 0; l < 2; ++l)
+      for (size_t p = 0; p < 3; ++p)
+        for (size_t i = 0; i < 3; ++i) {
+          REQUIRE(c.k(r, l)[p * 3 + i] == float(parents[r] * 1000 + l * 100 + p * 10 + i));
+          REQUIRE(c.v(r, l)[p * 3 + i] == -float(parents[r] * 1000 + l * 100 + p * 10 + i));
+        }
+  CHECK_FALSE(c.reorder({4}).ok());
+  CHECK_FALSE(c.reorder({-1}).ok());
+}
+
+TEST_CASE("T5 feed-forward variants match the double formulas", "[ops]") {
+  const int64_t d = 24, ff = 40;
+  const size_t rows = 3;
+  auto w0 = randn(static_cast<size_t>(ff * d), 21, 0.3f), w1 = randn(static_cast<size_t>(ff * d), 22, 0.3f);
+  auto wo = randn(static_cast<size_t>(d * ff), 23, 0.3f), x = randn(rows * d, 24);
+  auto lin = [](const std::vector<float>& w, int64_t out, int64_t in) {
+    TensorView v;
+    v.name = "w";
+    v.shape = {out, in};
+    v.data = reinterpret_cast<const uint8_t*>(w.data());
+    v.nbytes = w.size() * 4;
+    return ops::Linear(std::move(make_linear_reference(v, nullptr)).value());
+  };
+  ThreadPool pool(1);
+  for (int variant = 0; variant < 3; ++variant) {  // relu (classic T5), gated gelu_new (mT5), gated relu
+    T5FeedForward f;
+    f.gated = variant != 0;
+    f.act = variant == 1 ? T5FeedForward::Act::kGeluNew : T5FeedForward::Act::kRelu;
+    f.d_ff = ff;
+    f.wi0 = lin(w0, ff, d);
+    if (f.gated) f.wi1 = lin(w1, ff, d);
+    f.wo = lin(wo, d, ff);
+    std::vector<float> y(rows * d), scratch(2 * rows * ff);
+    f.forward(x.data(), rows, y.data(), scratch.data(), pool);
+    std::vector<double> ref(rows * d, 0.0);
+    for (size_t r = 0; r < rows; ++r) {
+      std::vector<double> h(ff);
+      for (int64_t j = 0; j < ff; ++j) {
+        double a = 0, b = 0;
+        for (int64_t i = 0; i < d; ++i) {
+          a += double(w0[j * d + i]) * x[r * d + i];
+          b += double(w1[j * d + i]) * x[r * d + i];
+        }
+        a = variant == 1 ? 0.5 * a * (1 + std::tanh(std::sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)))
+                         : std::max(a, 0.0);
+        h[j] = f.gated ? a * b : a;
+      }
+      for (int64_t o = 0; o < d; ++o)
+        for (int64_t j = 0; j < ff; ++j) ref[r * d + o] += double(wo[o * ff + j]) * h[j];
+    }
+    INFO("variant " << variant);
+    CHECK(max_abs_diff(y, ref) < 1e-4);
+  }
+}

@@ -1,0 +1,139 @@
+// Linear-kernel benchmark (not a test): GFLOP/s of the XNNPACK paths (f32, Q8_0->qc8w,
+// Q4_0->qb4w/qc4w/qc8w) at the model's shapes, 1 and 2 threads, plus the per-call cost of
+// XNNPACK's reshape+setup at M=1. Usage: mblip-bench-kernels [max_threads] [seconds_per_case]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include <xnnpack.h>
+
+#include "io/quant.h"
+#include "kernels/linear_xnnpack.h"
+#include "kernels/thread_pool.h"
+
+using namespace mblip;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale) {
+  std::vector<float> v(n);
+  uint64_t s = seed * 2654435761u + 1;
+  for (auto& f : v) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    f = scale * (static_cast<float>((s >> 40) & 0xFFFFFF) / 16777216.f * 2.f - 1.f);
+  }
+  return v;
+}
+
+// Median time of forward over repeated runs for about `budget` seconds (at least 3 runs).
+double time_forward(const LinearKernel& k, const float* x, size_t m, float* y, ThreadPool& pool, double budget) {
+  k.forward(x, m, y, pool);  // warm-up
+  std::vector<double> t;
+  const auto start = Clock::now();
+  while (t.size() < 3 || (seconds_since(start) < budget && t.size() < 200)) {
+    const auto t0 = Clock::now();
+    k.forward(x, m, y, pool);
+    t.push_back(seconds_since(t0));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void reshape_setup_overhead(ThreadPool& pool) {
+  const size_t k = 2048, n = 5120;
+  const auto w = random_floats(n * k, 7, 0.05f);
+  const auto x = random_floats(k, 8, 1.f);
+  std::vector<float> y(n);
+  xnn_operator_t op = nullptr;
+  if (xnn_create_fully_connected_nc_f32(k, n, k, n, w.data(), nullptr, -INFINITY, INFINITY, 0, nullptr, nullptr,
+                                        &op) != xnn_status_success)
+    return;
+  const int iters = 2000;
+  auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) {
+    xnn_reshape_fully_connected_nc_f32(op, 1, pool.handle());
+    xnn_setup_fully_connected_nc_f32(op, x.data(), y.data());
+  }
+  const double rs = seconds_since(t0) / iters;
+  xnn_run_operator(op, pool.handle());
+  t0 = Clock::now();
+  for (int i = 0; i < 50; ++i) xnn_run_operator(op, pool.handle());
+  const double run = seconds_since(t0) / 50;
+  std::printf("reshape+setup per call (f32 M=1 K=2048 N=5120, %d thr): %.2f us; run: %.1f us (%.2f%%)\n",
+              pool.threads(), rs * 1e6, run * 1e6, 100.0 * rs / run);
+  xnn_delete_operator(op);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int max_threads = argc > 1 ? std::atoi(argv[1]) : 2;
+  const double budget = argc > 2 ? std::atof(argv[2]) : 1.0;
+  struct Shape {
+    size_t m, k, n;
+  };
+  const Shape shapes[] = {{257, 1408, 6144}, {1, 2048, 5120}};
+  struct Variant {
+    const char* name;
+    DType type;
+    XnnQ4Mode q4;
+  };
+  const Variant variants[] = {{"f32", DType::F32, XnnQ4Mode::kBlockwise},
+                              {"q8_0->qc8w", DType::Q8_0, XnnQ4Mode::kBlockwise},
+                              {"q4_0->qb4w", DType::Q4_0, XnnQ4Mode::kBlockwise},
+                              {"q4_0->qc4w", DType::Q4_0, XnnQ4Mode::kPerChannel},
+                              {"q4_0->qc8w", DType::Q4_0, XnnQ4Mode::kInt8}};
+  if (xnn_initialize(nullptr) != xnn_status_success) {
+    std::printf("XNNPACK unsupported here\n");
+    return 1;
+  }
+  for (int threads = 1; threads <= max_threads; ++threads) {
+    ThreadPool pool(threads);
+    if (pool.threads() != threads) continue;  // single-threaded wasm
+    reshape_setup_overhead(pool);
+  }
+  for (const Shape& s : shapes) {
+    const auto wf = random_floats(s.n * s.k, 1, 0.05f);
+    const auto x = random_floats(s.m * s.k, 2, 1.f);
+    std::vector<float> y(s.m * s.n);
+    for (const Variant& v : variants) {
+      const auto bytes = dtype_bytes(v.type, static_cast<int64_t>(s.n * s.k));
+      std::vector<uint8_t> w(bytes.value());
+      if (v.type == DType::F32)
+        std::copy(reinterpret_cast<const uint8_t*>(wf.data()), reinterpret_cast<const uint8_t*>(wf.data()) + w.size(),
+                  w.begin());
+      else
+        quantize_row(v.type, wf.data(), w.data(), static_cast<int64_t>(s.n * s.k));
+      TensorView tv;
+      tv.name = "bench";
+      tv.type = v.type;
+      tv.shape = {static_cast<int64_t>(s.n), static_cast<int64_t>(s.k)};
+      tv.data = w.data();
+      tv.nbytes = w.size();
+      XnnLinearOptions opts;
+      opts.q4 = v.q4;
+      const auto t0 = Clock::now();
+      auto kr = make_linear_xnnpack_with(tv, nullptr, opts);
+      const double create = seconds_since(t0);
+      if (!kr.ok()) {
+        std::printf("%s: %s\n", v.name, kr.status().to_string().c_str());
+        continue;
+      }
+      for (int threads = 1; threads <= max_threads; ++threads) {
+        ThreadPool pool(threads);
+        if (pool.threads() != threads) continue;
+        const double t = time_forward(*kr.value(), x.data(), s.m, y.data(), pool, budget);
+        const double gflops = 2.0 * s.m * s.k * s.n / t * 1e-9;
+        std::printf("M=%zu K=%zu N=%zu %-11s %dT: %8.2f ms  %7.1f GFLOP/s  (weights %.1f GB/s; pack %.2f s)\n", s.m,
+                    s.k, s.n, v.name, threads, t * 1e3, gflops, kr.value()->memory_bytes() / t * 1e-9, create);
+      }
+    }
+  }
+  return 0;
+}

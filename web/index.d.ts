@@ -1,0 +1,132 @@
+// Type declarations of the `mblip` package (mBLIP / BLIP-2 captioning and VQA in WebAssembly).
+
+/** Where a model comes from: a URL (fetched, cached in the browser), a File/Blob, bytes, or a file path (Node). */
+export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
+
+/**
+ * An image: encoded bytes (Blob/File, ArrayBuffer/Uint8Array, a URL, a file path in Node) are decoded by
+ * the core's decoder (JPEG/PNG/BMP/GIF, EXIF orientation applied); decoded pixels (ImageData, ImageBitmap,
+ * <img>, canvas, OffscreenCanvas, or {data, width, height} with RGBA or RGB bytes) are used as given.
+ */
+export type ImageInput =
+  | string | URL | Blob | ArrayBuffer | ArrayBufferView
+  | ImageData | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas
+  | { data: Uint8Array | Uint8ClampedArray | ArrayLike<number>; width: number; height: number };
+
+export interface LoadProgress {
+  /** Bytes read so far. */
+  loaded: number;
+  /** Total bytes, or null when the server sent no Content-Length. */
+  total: number | null;
+  /** True when the bytes come from the browser's Cache API. */
+  cached: boolean;
+  /** 'read' while bytes stream into the wasm heap, 'parse' while the core loads them. */
+  phase: 'read' | 'parse';
+}
+
+export interface LoadOptions {
+  onProgress?: (p: LoadProgress) => void;
+  /** Worker threads. >1 needs cross-origin isolation in browsers (else the single-threaded build is used, with a warning). Default: hardwareConcurrency (max 8; 2 in Node). 1 selects the single-threaded build. */
+  threads?: number;
+  /** Store / reuse URL downloads in the browser Cache API (default true). */
+  cache?: boolean;
+  /** Advanced: URL of another Emscripten module factory (e.g. dist/ on a CDN). */
+  moduleUrl?: string;
+}
+
+export interface TokenEvent {
+  /** Tokens generated so far (1-based). */
+  step: number;
+  /** The newest token id. */
+  token: number;
+  /** Text added by this token ('' for provisional beam-search events). */
+  delta: string;
+  /** Decoded text so far (of the best running beam in beam search). */
+  text: string;
+  /** True in beam search: the best beam may still be replaced. */
+  provisional: boolean;
+}
+
+export interface GenerateOptions {
+  /** Prompt used verbatim (default: mBLIP's "Caption in {Language}:" / "Question: {q} Short answer in {Language}:"). */
+  prompt?: string;
+  /** Language code or English name from model.languages (default 'en'). */
+  lang?: string;
+  numBeams?: number;
+  maxNewTokens?: number;
+  minNewTokens?: number;
+  lengthPenalty?: number;
+  earlyStopping?: boolean | 'never';
+  doSample?: boolean;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  repetitionPenalty?: number;
+  noRepeatNgramSize?: number;
+  numReturnSequences?: number;
+  /** Streams each generated token (called on the calling thread). */
+  onToken?: (e: TokenEvent) => void;
+  /** Aborts a queued or running call; the promise rejects with AbortError. */
+  signal?: AbortSignal;
+}
+export type CaptionOptions = GenerateOptions;
+
+export interface GenerateResult {
+  text: string;
+  /** Generated ids without the decoder-start token; eos (1) included when produced. */
+  tokens: number[];
+  /** Beam search: HF's sequences_scores; otherwise the sum of log-probabilities. */
+  score?: number;
+  /** Milliseconds per stage ("decode", "preprocess", "vision+qformer", "encoder", "decoder", ..., "total"). */
+  timings: Record<string, number>;
+  prompt: string;
+  promptTokens: number[];
+  lang: string;
+  sequences: { text: string; tokens: number[]; score: number }[];
+}
+
+export interface Language { code: string; name: string }
+
+export interface ModelInfo {
+  architecture: string; name: string; textModelType: string;
+  /** A synthetic / randomly initialised model: its outputs are meaningless. */
+  randomWeights: boolean;
+  imageSize: number; numQueryTokens: number; visionHidden: number; visionLayers: number;
+  qformerHidden: number; qformerLayers: number; dModel: number; encoderLayers: number;
+  decoderLayers: number; vocabSize: number; maxPromptTokens: number; weightBytes: number;
+  languages: Language[];
+}
+
+export declare class MBlip {
+  /** Loads a GGUF model (written by mblip-convert) into a new worker. */
+  static load(source: ModelSource, options?: LoadOptions): Promise<MBlip>;
+  readonly info: ModelInfo;
+  /** The 96 languages of mBLIP. */
+  readonly languages: Language[];
+  /** Whether the URL download came from / went into the Cache API. */
+  readonly cache: { hit: boolean; stored: boolean } | null;
+  /** True when the pthreads build runs. */
+  readonly threaded: boolean;
+  readonly threads: number;
+  readonly version: string;
+  caption(image: ImageInput, options?: CaptionOptions): Promise<GenerateResult>;
+  ask(image: ImageInput, question: string, options?: CaptionOptions): Promise<GenerateResult>;
+  /** Terminates the worker and frees the model; pending calls reject. */
+  dispose(): void;
+}
+export default MBlip;
+
+/** Deletes every model cached by MBlip.load() (browser Cache API). */
+export declare function clearModelCache(): Promise<boolean>;
+
+export declare class MBlipError extends Error {
+  /** Core status code name: InvalidArgument, ModelLoad, ImageDecode, Tokenizer, Io, OutOfMemory, Cancelled, Unsupported, Internal. */
+  readonly code: string;
+  constructor(message: string, code?: string);
+}
+export declare class ModelLoadError extends MBlipError {}
+export declare class ImageDecodeError extends MBlipError {}
+export declare class InvalidArgumentError extends MBlipError {}
+export declare class TokenizerError extends MBlipError {}
+export declare class AbortError extends MBlipError { readonly name: 'AbortError' }

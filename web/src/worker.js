@@ -1,0 +1,323 @@
+// Inference worker (browser module Worker or Node worker_threads): owns the Emscripten module,
+// streams the model bytes straight into the wasm heap, runs embed + generate for queued requests.
+// Protocol (main <-> worker) is documented in web/README.md ("Worker protocol").
+import { MBlipError, ModelLoadError, InvalidArgumentError, ImageDecodeError, classForCode, toWire } from './errors.js';
+
+const IS_NODE = typeof process === 'object' && !!(process.versions && process.versions.node);
+// The Emscripten loader hides fetch under Node (cmake/node_nofetch.pre.js): keep our own handle.
+const FETCH = typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : null;
+const WASM32_LIMIT = 4294967296; // bytes addressable by a wasm32 heap (4 GiB)
+const HEAP_RESERVE = 64 * 1024 * 1024; // code, stacks, activations need some room beside the weights
+const CACHE_NAME = 'mblip-models-v1';
+
+let post;
+let M = null;          // the Emscripten module
+let model = null;      // Embind Model handle
+let flag = null;       // Int32Array over a SharedArrayBuffer: id of the request to cancel
+let threads = 1;
+let chunkSink = null;  // receives {type:'chunk'} messages while a buffer source is streaming
+let chain = Promise.resolve();
+
+function gib(n) { return `${(n / 1073741824).toFixed(2)} GiB (${n} bytes)`; }
+function fail(Cls, message) { throw new Cls(message); }
+function check(r, stage = 'run') {
+  if (!r || typeof r !== 'object' || !('ok' in r)) return r;
+  if (!r.ok) throw new (classForCode(r.code, stage))(r.message, r.code);
+  return r.value;
+}
+function heapU8() {
+  const mem = M.wasmMemory;
+  if (mem && M.HEAPU8.buffer !== mem.buffer) return new Uint8Array(mem.buffer);
+  return M.HEAPU8;
+}
+
+async function init(msg) {
+  threads = Math.max(1, msg.threads | 0);
+  flag = msg.flag ? new Int32Array(msg.flag) : null;
+  const base = new URL('../dist/', import.meta.url);
+  const url = msg.moduleUrl || new URL(`mblip_${msg.variant}.mjs`, base).href;
+  const opts = { mblipPoolSize: threads + 1 };
+  if (IS_NODE) {
+    const [{ createRequire }, { fileURLToPath }, path] =
+      await Promise.all([import('node:module'), import('node:url'), import('node:path')]);
+    // The 3.1.6 ES6 loader still uses require/__dirname under Node; give it both.
+    globalThis.require = createRequire(import.meta.url);
+    globalThis.__dirname = path.dirname(fileURLToPath(url));
+    opts.locateFile = (p) => fileURLToPath(new URL(p, url));
+  }
+  let factory;
+  try {
+    ({ default: factory } = await import(url));
+  } catch (e) {
+    fail(ModelLoadError, `cannot load the wasm module ${url} (${e.message}); run \`npm run build\` in web/ after building the wasm presets`);
+  }
+  M = await factory(opts);
+  return { version: M.version(), build: M.build_info(), variant: msg.variant, threads };
+}
+
+// ---- model sources -------------------------------------------------------------------------
+
+async function openUrl(src, progress) {
+  if (!FETCH) fail(ModelLoadError, 'fetch() is not available in this environment');
+  const cacheable = src.cache !== false && typeof caches === 'object' && /^https?:/.test(src.url);
+  let cache = null;
+  let size = null;
+  if (cacheable) {
+    try { cache = await caches.open(CACHE_NAME); } catch { cache = null; }
+  }
+  if (cache) {
+    // The cache key carries the size, so a changed remote file is never served from a stale entry.
+    let head = null;
+    try { head = await FETCH(src.url, { method: 'HEAD' }); } catch { head = null; }
+    if (head && head.ok && head.headers.get('content-length')) size = Number(head.headers.get('content-length'));
+    const keys = await cache.keys();
+    const prefix = cacheKeyPrefix(src.url);
+    const hit = keys.find((k) => k.url.startsWith(prefix) && (size === null || k.url === prefix + size));
+    if (hit) {
+      const r = await cache.match(hit);
+      const n = Number(new URL(hit.url).searchParams.get('mblip-size'));
+      if (r && r.body) return { size: n, body: r.body, cached: true, store: null };
+    }
+  }
+  let resp;
+  try { resp = await FETCH(src.url); } catch (e) { fail(ModelLoadError, `download of ${src.url} failed: ${e.message}`); }
+  if (!resp.ok) fail(ModelLoadError, `download of ${src.url} failed: HTTP ${resp.status} ${resp.statusText}`);
+  const len = resp.headers.get('content-length');
+  const encoded = resp.headers.get('content-encoding');
+  size = len !== null && !encoded ? Number(len) : null;
+  let body = resp.body;
+  let store = null;
+  if (cache && size !== null) {
+    const [a, b] = body.tee();
+    body = a;
+    const expected = size;
+    let count = 0;
+    // Counts the bytes and errors the stream on a short or long body, so cache.put() rejects and
+    // a partial download is never stored.
+    const verify = new TransformStream({
+      transform(chunk, c) { count += chunk.byteLength; if (count > expected) c.error(new Error('too many bytes')); else c.enqueue(chunk); },
+      flush(c) { if (count !== expected) c.error(new Error(`got ${count} of ${expected} bytes`)); },
+    });
+    const key = cacheKeyPrefix(src.url) + size;
+    store = cache.put(key, new Response(b.pipeThrough(verify), { headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' } }))
+      .then(() => true, async () => { try { await cache.delete(key); } catch { /* ignore */ } return false; });
+  }
+  return { size, body, cached: false, store };
+}
+function cacheKeyPrefix(url) {
+  const u = new URL(url);
+  u.searchParams.delete('mblip-size');
+  return u.href + (u.search ? '&' : '?') + 'mblip-size=';
+}
+
+function checkFits(size) {
+  if (!Number.isFinite(size) || size <= 0) fail(ModelLoadError, `model size ${size} is not a positive byte count`);
+  if (size + HEAP_RESERVE > WASM32_LIMIT) {
+    fail(ModelLoadError, `the model is ${gib(size)} but a wasm32 heap holds at most ${gib(WASM32_LIMIT)} ` +
+      `(and the runtime needs about ${gib(HEAP_RESERVE)} beside the weights); use a smaller quantization ` +
+      '(mblip-convert --weights q4_0) or the native runtime');
+  }
+}
+function mallocModel(size) {
+  checkFits(size);
+  const ptr = M._malloc(size);
+  if (!ptr) {
+    fail(ModelLoadError, `cannot allocate ${gib(size)} for the model in the wasm heap (heap now ${gib(heapU8().length)}, ` +
+      `limit ${gib(WASM32_LIMIT)}); the browser may cap memory lower, or an earlier model is still loaded`);
+  }
+  return ptr;
+}
+
+// Copies a ReadableStream into the heap at ptr; returns the byte count.
+async function streamToHeap(body, ptr, size, progress) {
+  const reader = body.getReader();
+  let off = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (off + value.byteLength > size) { reader.cancel(); fail(ModelLoadError, `model source sent more than the announced ${size} bytes`); }
+    heapU8().set(value, ptr + off);
+    off += value.byteLength;
+    progress(off);
+  }
+  return off;
+}
+
+async function collectUnknownSize(body, progress) {
+  // No Content-Length (or a compressed transfer): the size is unknown up front, so the chunks are
+  // held in JS once and copied in at the end (the only case with a second copy; serve models
+  // uncompressed with Content-Length to avoid it).
+  const parts = [];
+  let n = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value); n += value.byteLength; progress(n, null);
+    if (n + HEAP_RESERVE > WASM32_LIMIT) { reader.cancel(); checkFits(n); }
+  }
+  return { parts, n };
+}
+
+async function readSource(src, progressCb) {
+  // Returns {ptr, size, cached, store}; ptr holds exactly size bytes.
+  const progress = (loaded, total, cached) => progressCb({ loaded, total, cached: !!cached });
+  if (src.kind === 'path') {
+    if (!IS_NODE) fail(InvalidArgumentError, 'file paths are only supported in Node');
+    const fs = await import('node:fs');
+    let fd;
+    try { fd = fs.openSync(src.path, 'r'); } catch (e) { fail(ModelLoadError, `cannot open model file ${src.path}: ${e.message}`); }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const ptr = mallocModel(size);
+      try {
+        let off = 0;
+        const step = 16 << 20;
+        while (off < size) {
+          const view = heapU8().subarray(ptr + off, ptr + Math.min(size, off + step));
+          const n = fs.readSync(fd, view, 0, view.length, off);
+          if (n <= 0) fail(ModelLoadError, `model file ${src.path} ended after ${off} of ${size} bytes`);
+          off += n;
+          progress(off, size);
+        }
+      } catch (e) { M._free(ptr); throw e; }
+      return { ptr, size, cached: false };
+    } finally { fs.closeSync(fd); }
+  }
+  if (src.kind === 'blob') {
+    const size = src.blob.size;
+    const ptr = mallocModel(size);
+    try {
+      const n = await streamToHeap(src.blob.stream(), ptr, size, (o) => progress(o, size));
+      if (n !== size) fail(ModelLoadError, `read ${n} of ${size} bytes of the model file`);
+    } catch (e) { M._free(ptr); throw e.name ? e : new ModelLoadError(String(e)); }
+    return { ptr, size, cached: false };
+  }
+  if (src.kind === 'chunks') {
+    const size = src.size;
+    const ptr = mallocModel(size);
+    let off = 0;
+    try {
+      await new Promise((resolve, reject) => {
+        chunkSink = (m) => {
+          try {
+            if (m.error) throw new ModelLoadError(m.error);
+            const v = new Uint8Array(m.data);
+            if (off + v.byteLength > size) throw new ModelLoadError(`received more than ${size} model bytes`);
+            heapU8().set(v, ptr + off);
+            off += v.byteLength;
+            progress(off, size);
+            if (off === size) resolve();
+          } catch (e) { reject(e); }
+        };
+        post({ type: 'send-chunks' });
+        if (size === 0) resolve();
+      });
+    } catch (e) { M._free(ptr); throw e; } finally { chunkSink = null; }
+    return { ptr, size, cached: false };
+  }
+  if (src.kind === 'url') {
+    let opened;
+    try { opened = await openUrl(src, progress); } catch (e) { throw e instanceof MBlipError ? e : new ModelLoadError(e.message); }
+    let { size, body, cached, store } = opened;
+    if (size === null) {
+      const { parts, n } = await collectUnknownSize(body, (l) => progress(l, null, false));
+      const ptr = mallocModel(n);
+      let off = 0;
+      for (const p of parts) { heapU8().set(p, ptr + off); off += p.byteLength; }
+      parts.length = 0;
+      return { ptr, size: n, cached: false };
+    }
+    const ptr = mallocModel(size);
+    try {
+      const n = await streamToHeap(body, ptr, size, (o) => progress(o, size, cached));
+      if (n !== size) fail(ModelLoadError, `download of ${src.url} stopped after ${n} of ${size} bytes`);
+    } catch (e) { M._free(ptr); throw e instanceof MBlipError ? e : new ModelLoadError(`download of ${src.url} failed: ${e.message}`); }
+    return { ptr, size, cached, store };
+  }
+  fail(InvalidArgumentError, `unknown model source kind ${src.kind}`);
+}
+
+async function load(msg) {
+  if (model) { model.delete(); model = null; }
+  const { ptr, size, cached, store } = await readSource(msg.source, (p) => post({ type: 'progress', ...p }));
+  post({ type: 'progress', loaded: size, total: size, cached, phase: 'parse' });
+  // load_model takes ownership of ptr (freed by the core on failure too).
+  model = check(M.load_model(ptr, size, { threads, maxMemoryBytes: WASM32_LIMIT }), 'load');
+  const stored = store ? await store : false;
+  return { info: model.info(), languages: M.languages(), size, cache: { hit: !!cached, stored } };
+}
+
+// ---- inference -----------------------------------------------------------------------------
+
+function embed(image) {
+  const bytes = new Uint8Array(image.data);
+  if (bytes.byteLength === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
+  const ptr = M._malloc(bytes.byteLength);
+  if (!ptr) throw new MBlipError(`cannot allocate ${bytes.byteLength} bytes for the image`, 'OutOfMemory');
+  try {
+    heapU8().set(bytes, ptr);
+    if (image.kind === 'encoded') return check(model.embed_image(ptr, bytes.byteLength, { applyExif: true }));
+    return check(model.embed_pixels(ptr, image.width, image.height, image.channels));
+  } finally { M._free(ptr); }
+}
+
+function run(msg) {
+  if (!model) throw new MBlipError('no model is loaded', 'InvalidArgument');
+  const id = msg.id;
+  const cancelled = () => flag !== null && Atomics.load(flag, 0) === id;
+  const lang = check(M.find_language(msg.lang || 'en'));
+  const prompt = msg.prompt != null ? String(msg.prompt)
+    : msg.task === 'ask' ? M.vqa_prompt(String(msg.question), lang.name) : M.caption_prompt(lang.name);
+  const defaults = msg.task === 'ask' ? M.vqa_defaults() : M.caption_defaults();
+  const options = { ...defaults, ...msg.options };
+  if (cancelled()) throw new MBlipError('aborted', 'Cancelled');
+  const t0 = performance.now();
+  const emb = embed(msg.image);
+  try {
+    if (cancelled()) throw new MBlipError('aborted', 'Cancelled');
+    const onToken = (ev) => {
+      if (cancelled()) return false;
+      if (msg.stream) post({ type: 'token', id, event: ev });
+      return true;
+    };
+    const r = check(model.generate(emb, prompt, options, onToken));
+    const timings = { ...emb.timings(), ...r.timings };
+    timings.total = performance.now() - t0;
+    return { ...r, timings, prompt, lang: lang.code };
+  } finally { emb.delete(); }
+}
+
+// ---- message loop --------------------------------------------------------------------------
+
+async function handle(msg) {
+  const reply = (type, value) => post({ type, id: msg.id, value });
+  try {
+    if (msg.type === 'init') reply('ready', await init(msg));
+    else if (msg.type === 'load') reply('loaded', await load(msg));
+    else if (msg.type === 'run') reply('result', run(msg));
+    else if (msg.type === 'dispose') { if (model) { model.delete(); model = null; } reply('disposed', null); }
+  } catch (e) {
+    let err = e;
+    if (!(e instanceof MBlipError)) {
+      // A wasm trap (RuntimeError) or an Embind error: the module may be unusable now.
+      err = new MBlipError(`internal error in the wasm module: ${e && e.message ? e.message : e}`, 'Internal');
+    }
+    post({ type: 'error', id: msg.id, error: toWire(err) });
+  }
+}
+
+function onMessage(msg) {
+  if (msg.type === 'chunk') { if (chunkSink) chunkSink(msg); return; }
+  chain = chain.then(() => handle(msg));
+}
+
+if (IS_NODE) {
+  const { parentPort } = await import('node:worker_threads');
+  post = (m, t) => parentPort.postMessage(m, t);
+  parentPort.on('message', onMessage);
+} else {
+  post = (m, t) => self.postMessage(m, t);
+  self.onmessage = (e) => onMessage(e.data);
+}
+post({ type: 'started' });
