@@ -12,7 +12,7 @@ secs=${1:-30}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(gguf safetensors torch_bin pickle image spm_model tokenize detokenize)
-build=${FUZZ_BUILD_DIR:-$here/build/fuzz}
+build=$(realpath -m "${FUZZ_BUILD_DIR:-$here/build/fuzz}")
 cmake --preset fuzz -B "$build" -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$build/bin" >/dev/null || exit 1
 cmake --build "$build" -j "${FUZZ_JOBS:-$(nproc)}" --target fuzz_all >/dev/null || { echo "fuzz build failed"; exit 1; }
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mblip_fuzz.XXXXXX")

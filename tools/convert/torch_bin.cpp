@@ -2,6 +2,7 @@
 // Mirrors what torch.serialization._load / persistent_load accept, without running Python.
 #include "torch_bin.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -44,7 +45,7 @@ Result<std::vector<ZipEntry>> read_zip_directory(const std::string& path) {
   if (eocd >= 20 && le(&tail[static_cast<size_t>(eocd - 20)], 4) == 0x07064b50) {  // zip64 locator
     const uint64_t z64_off = le(&tail[static_cast<size_t>(eocd - 20) + 8], 8);
     uint8_t z[56];
-    if (z64_off + 56 > eocd_abs) return bad("zip64 end record offset out of range");
+    if (z64_off > eocd_abs || eocd_abs - z64_off < 56) return bad("zip64 end record offset out of range");
     MBLIP_RETURN_IF_ERROR(read_exact(f, path, z64_off, z, 56));
     if (le(z, 4) != 0x06064b50) return bad("bad zip64 end-of-central-directory signature");
     n_entries = le(z + 32, 8);
@@ -84,7 +85,7 @@ Result<std::vector<ZipEntry>> read_zip_directory(const std::string& path) {
     if (z.method == 0 && comp != uncomp) return bad("stored entry '" + z.name + "' has differing sizes");
     z.size = comp;
     uint8_t lh[30];
-    if (local + 30 > fsize) return bad("local header of '" + z.name + "' out of range");
+    if (local > fsize || fsize - local < 30) return bad("local header of '" + z.name + "' out of range");
     MBLIP_RETURN_IF_ERROR(read_exact(f, path, local, lh, 30));
     if (le(lh, 4) != 0x04034b50) return bad("bad local header signature for '" + z.name + "'");
     z.data_offset = local + 30 + le(lh + 26, 2) + le(lh + 28, 2);
@@ -112,7 +113,14 @@ struct Py {
   PyP storage;                   // Tensor
   int64_t storage_offset = 0;    // Tensor
   std::vector<int64_t> size, stride;
+  int depth = 0;                 // nesting depth of Tuple/List/Dict contents (0: leaf)
+  bool contained = false;        // an element of some container: frozen from then on
 };
+
+// Deeper nesting than this is refused: destroying a deeper chain of shared_ptr recurses once
+// per level (a hostile pickle of a million nested lists would overflow the stack), and a torch
+// state dict nests at most a handful of levels.
+constexpr int kMaxPickleDepth = 1000;
 
 PyP mk(K k) { auto p = std::make_shared<Py>(); p->k = k; return p; }
 
@@ -167,6 +175,18 @@ class Vm {
     return v;
   }
   Result<PyP> reduce(const PyP& fn, const PyP& args);
+  // Makes `items` elements of `c`: they are frozen (a contained container is never modified,
+  // so nesting depths stay exact and no reference cycle -- a leak -- can be built).
+  Status adopt(Py& c, const std::vector<PyP>& items) {
+    for (const auto& x : items) {
+      x->contained = true;
+      c.depth = std::max(c.depth, x->depth + 1);
+    }
+    if (c.contained && !items.empty())
+      return err("modifying a container that is already an element of another one (or of itself)");
+    if (c.depth > kMaxPickleDepth) return err("containers nested deeper than " + std::to_string(kMaxPickleDepth) + " levels");
+    return Status::Ok();
+  }
 
   const std::string& b_;
   size_t pos_ = 0, op_pos_ = 0;
@@ -289,12 +309,20 @@ Result<PyP> Vm::run() {
         auto v = mk(K::Float); std::memcpy(&v->f, &be, 8); push(v);
         break;
       }
-      case 't': { MBLIP_ASSIGN_OR_RETURN(auto items, pop_mark()); auto v = mk(K::Tuple); v->items = std::move(items); push(v); break; }
+      case 't': {
+        MBLIP_ASSIGN_OR_RETURN(auto items, pop_mark());
+        auto v = mk(K::Tuple);
+        MBLIP_RETURN_IF_ERROR(adopt(*v, items));
+        v->items = std::move(items);
+        push(v);
+        break;
+      }
       case 0x85: case 0x86: case 0x87: {
         const int n = op - 0x84;
         auto v = mk(K::Tuple);
         v->items.resize(static_cast<size_t>(n));
         for (int k = n - 1; k >= 0; --k) { MBLIP_ASSIGN_OR_RETURN(v->items[static_cast<size_t>(k)], pop()); }
+        MBLIP_RETURN_IF_ERROR(adopt(*v, v->items));
         push(v);
         break;
       }
@@ -338,6 +366,7 @@ Result<PyP> Vm::run() {
         }
         if (kv.size() % 2) return err("SETITEMS with an odd number of items");
         if (stack_.empty() || stack_.back()->k != K::Dict) return err("SETITEM target is not a dict");
+        MBLIP_RETURN_IF_ERROR(adopt(*stack_.back(), kv));
         for (auto& x : kv) stack_.back()->items.push_back(x);
         break;
       }
@@ -345,6 +374,7 @@ Result<PyP> Vm::run() {
         std::vector<PyP> v;
         if (op == 'a') { MBLIP_ASSIGN_OR_RETURN(PyP x, pop()); v = {x}; } else { MBLIP_ASSIGN_OR_RETURN(v, pop_mark()); }
         if (stack_.empty() || stack_.back()->k != K::List) return err("APPEND target is not a list");
+        MBLIP_RETURN_IF_ERROR(adopt(*stack_.back(), v));
         for (auto& x : v) stack_.back()->items.push_back(x);
         break;
       }
@@ -431,13 +461,23 @@ Result<std::vector<SourceTensor>> read_torch_bin_index(const std::string& path) 
     const ZipEntry& z = *it->second;
     if (z.method != 0) return unsupported("'" + path + "': storage '" + z.name + "' is compressed (only stored entries are supported)");
     // Highest element the view touches must lie inside the storage bytes.
-    uint64_t last = t.offset;
-    bool empty = false;
+    // Checked arithmetic: hostile sizes / strides must not wrap around into a passing check.
+    uint64_t last = t.offset, numel = 1, span = 0;
+    bool empty = false, overflow = false;
     for (size_t d = 0; d < t.shape.size(); ++d) {
-      if (t.shape[d] == 0) empty = true;
-      else last += static_cast<uint64_t>(t.shape[d] - 1) * static_cast<uint64_t>(t.strides[d]);
+      const auto n = static_cast<uint64_t>(t.shape[d]);
+      if (n > (1ull << 40) || (n != 0 && numel > (1ull << 48) / n)) overflow = true;
+      else numel *= n;
+      if (n == 0) empty = true;
+      else overflow |= __builtin_mul_overflow(n - 1, static_cast<uint64_t>(t.strides[d]), &span) ||
+                       __builtin_add_overflow(last, span, &last);
     }
-    if (!empty && (last + 1) * t.elem_size > z.size)
+    if (overflow)
+      return model_load_error("'" + path + "': tensor '" + t.name + "' has an absurd size, stride or offset " +
+                              shape_to_string(t.shape));
+    uint64_t end_elems = 0, end_bytes = 0;
+    if (!empty && (__builtin_add_overflow(last, uint64_t{1}, &end_elems) ||
+                   __builtin_mul_overflow(end_elems, static_cast<uint64_t>(t.elem_size), &end_bytes) || end_bytes > z.size))
       return model_load_error("'" + path + "': tensor '" + t.name + "' " + shape_to_string(t.shape) +
                               " reaches past the end of its storage (" + std::to_string(z.size) + " bytes)");
     t.offset = z.data_offset + t.offset * t.elem_size;

@@ -27,11 +27,15 @@ const char* version();
 struct LoadOptions {
   int threads = 0;                // worker threads per Session (<= 0: hardware concurrency)
   uint64_t max_memory_bytes = 0;  // refuse to load when the weights need more (0: no limit)
+  // Refuse to load (kOutOfMemory, with the numbers) when the weights + an estimate of one
+  // Session's working memory exceed what the process can get: natively MemAvailable, in wasm
+  // the 4 GB heap maximum. false skips the check (docs/limits.md).
+  bool check_available_memory = true;
 };
 
 struct DecodeOptions {
   bool apply_exif = true;         // rotate by EXIF Orientation (HF's load_image does; the processor alone does not)
-  int64_t max_pixels = 100000000; // refuse larger images (decompression bombs)
+  int64_t max_pixels = 64000000;  // refuse larger images before decoding (decompression bombs)
 };
 
 // transformers' GenerationConfig.early_stopping: false / true / "never".

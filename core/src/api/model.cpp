@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "api/memory_check.h"
 #include "api/pipeline.h"
 #include "io/gguf.h"
 #include "model/config.h"
@@ -30,6 +31,13 @@ Result<std::shared_ptr<Model>> load_from(std::unique_ptr<ByteSource> bytes, cons
   if (opts.max_memory_bytes != 0 && weight_bytes > opts.max_memory_bytes)
     return out_of_memory("the model's weights need " + std::to_string(weight_bytes) +
                          " bytes, more than max_memory_bytes = " + std::to_string(opts.max_memory_bytes));
+  if (opts.check_available_memory) {
+    // Before anything is packed or allocated: weights (at least the file bytes, which a wasm
+    // heap buffer holds) + one Session's working memory against what this process can get.
+    MBLIP_ASSIGN_OR_RETURN(ModelConfig cfg, read_config(*file));
+    MBLIP_RETURN_IF_ERROR(
+        check_memory_budget(std::max<uint64_t>(weight_bytes, file->bytes().size()), cfg));
+  }
   // Tokenizer first: the model takes the file.
   auto spm = file->get_bytes(kTokenizerModelKey);
   if (!spm.ok()) return spm.status().with_context("model file has no tokenizer");

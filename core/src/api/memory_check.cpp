@@ -1,0 +1,75 @@
+// Memory budget check done by Model::load_* before any weight is packed (see memory_check.h
+// and docs/limits.md).
+#include "api/memory_check.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <unistd.h>
+#ifdef __EMSCRIPTEN__
+#include <emscripten/heap.h>
+#endif
+
+namespace mblip {
+
+uint64_t estimate_working_bytes(const ModelConfig& c) {
+  const uint64_t f = 4;  // float32 activations everywhere
+  const uint64_t beams = 5, new_tokens = 50 + 1, prompt = 64;
+  const auto& v = c.vision;
+  const uint64_t n = static_cast<uint64_t>(std::max<int64_t>(v.num_positions(), 1));
+  const uint64_t vision = f * n * (6 * v.hidden_size + v.intermediate_size) + f * v.num_heads * n * n;
+  const auto& q = c.qformer;
+  const uint64_t nq = static_cast<uint64_t>(c.num_query_tokens);
+  const uint64_t qformer = f * nq * (6 * q.hidden_size + q.intermediate_size) + f * q.num_heads * nq * n;
+  const auto& t = c.text;
+  const uint64_t len = nq + prompt, inner = static_cast<uint64_t>(t.num_heads * t.d_kv);
+  const uint64_t encoder = f * len * (4 * t.d_model + 3 * inner + 2 * t.d_ff) + f * t.num_heads * len * len;
+  const uint64_t cross_kv = f * t.num_decoder_layers * 2 * beams * len * inner;
+  const uint64_t self_kv = f * t.num_decoder_layers * 2 * beams * new_tokens * inner;
+  const uint64_t decoder = f * beams * (4 * t.d_model + 3 * inner + 2 * t.d_ff) + 2 * f * beams * t.vocab_size;
+  return vision + qformer + encoder + cross_kv + self_kv + decoder + (64ull << 20);
+}
+
+uint64_t available_memory_bytes() {
+#ifdef __EMSCRIPTEN__
+  return static_cast<uint64_t>(emscripten_get_heap_max());
+#else
+  if (FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) { found = true; break; }
+    std::fclose(f);
+    if (found) return static_cast<uint64_t>(kb) * 1024;
+  }
+#if defined(_SC_AVPHYS_PAGES)
+  const long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+#endif
+  return 0;
+#endif
+}
+
+namespace {
+std::string mb(uint64_t b) { return std::to_string((b + (1u << 19)) >> 20) + " MB"; }
+}  // namespace
+
+Status check_memory_budget(uint64_t model_bytes, const ModelConfig& c) {
+  const uint64_t avail = available_memory_bytes();
+  if (avail == 0) return Status::Ok();  // unknown: do not guess
+  const uint64_t work = estimate_working_bytes(c);
+  if (model_bytes + work <= avail) return Status::Ok();
+#ifdef __EMSCRIPTEN__
+  const std::string limit = "the wasm32 heap maximum of " + mb(avail) + " (4 GB address space)";
+#else
+  const std::string limit = "the " + mb(avail) + " of memory available (MemAvailable)";
+#endif
+  return out_of_memory("the model needs about " + mb(model_bytes + work) + " (weights " + mb(model_bytes) +
+                       " + working memory " + mb(work) + "), more than " + limit +
+                       "; use a more quantized model file, or set LoadOptions.check_available_memory = false to try anyway");
+}
+
+}  // namespace mblip
