@@ -104,7 +104,7 @@ Status image(const Context&, const uint8_t* d, size_t n) {
   (void)exif_orientation_from_tiff(d, n);
   (void)read_exif_orientation(d, n, sniff_format(d, n));
   (void)mblip::probe_image(d, n);
-  mblip::DecodeOptions opts;
+  mblip::ImageDecodeOptions opts;
   opts.max_pixels = 1 << 20;
   auto img = mblip::decode_image(d, n, opts);
   if (!img.ok()) return img.status();

@@ -43,5 +43,6 @@ int cmd_tokenize(Args& args);
 int cmd_detokenize(Args& args);
 int cmd_preprocess(Args& args);
 int cmd_info(Args& args);
+int cmd_bench(Args& args);  // cmd_bench.cpp
 
 }  // namespace mblip_cli

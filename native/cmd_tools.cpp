@@ -173,7 +173,7 @@ int cmd_preprocess(Args& args) {
   if (!cfg.ok()) return fail("preprocess", cfg.status());
   auto bytes = read_whole_file(image);
   if (!bytes.ok()) return fail("preprocess", bytes.status());
-  mblip::DecodeOptions d;
+  mblip::ImageDecodeOptions d;
   d.apply_exif_orientation = exif;
   auto rgb = mblip::decode_image(reinterpret_cast<const uint8_t*>(bytes.value().data()), bytes.value().size(), d);
   if (!rgb.ok()) return fail("preprocess", rgb.status().with_context(image));

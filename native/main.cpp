@@ -1,5 +1,5 @@
 // mblip CLI entry point: dispatches to the sub-commands (caption, ask, tokenize, detokenize,
-// preprocess, info) and holds the shared argument helpers.
+// preprocess, info, bench) and holds the shared argument helpers.
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -89,6 +89,7 @@ const char* kUsage =
     "  detokenize  token ids -> text       mblip detokenize -m MODEL.gguf IDS...\n"
     "  preprocess  image -> pixel values   mblip preprocess -m MODEL.gguf IMAGE --npy OUT.npy\n"
     "  info        describe a model file   mblip info MODEL.gguf [--json]\n"
+    "  bench       stage times vs limits   mblip bench -m MODEL.gguf [--threads N] [--json] [IMAGE]\n"
     "  languages   list the 96 languages\n"
     "\n"
     "Run 'mblip <command> --help' for the options of a command.\n";
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
   if (cmd == "detokenize") return cmd_detokenize(args);
   if (cmd == "preprocess") return cmd_preprocess(args);
   if (cmd == "info") return cmd_info(args);
+  if (cmd == "bench") return cmd_bench(args);
   if (cmd == "languages") {
     if (!args.done() && (args.peek() == "--help" || args.peek() == "-h")) {
       std::cout << "Usage: mblip languages\nLists mBLIP's 96 languages: code and English name.\n";

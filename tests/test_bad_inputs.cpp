@@ -159,7 +159,7 @@ TEST_CASE("bad inputs: images, prompts, options and ids through a loaded model",
   GenerateOptions g;
   g.max_new_tokens = 4;
   // prompts: invalid UTF-8 of each kind names the byte; too long names the token counts
-  for (const std::string bad : {std::string("a\xff"), std::string("\xc0\x80"), std::string("x\xed\xa0\x80"),
+  for (const std::string& bad : {std::string("a\xff"), std::string("\xc0\x80"), std::string("x\xed\xa0\x80"),
                                 std::string("\xe6\x97"), std::string("\x80 lone continuation")}) {
     INFO("prompt bytes: " << bad.size());
     require_error(session.generate(emb.value(), bad, g).status(), StatusCode::kInvalidArgument, "UTF-8");

@@ -73,7 +73,7 @@ TEST_CASE("every golden image: decode, resize and pixel_values are bit-exact", "
     for (bool exif : {false, true}) {
       INFO("image " << name << " (" << img["pil_format"].get<std::string>() << " " << img["pil_mode"].get<std::string>()
                     << "), EXIF orientation " << (exif ? "applied" : "ignored"));
-      DecodeOptions opt;
+      ImageDecodeOptions opt;
       opt.apply_exif_orientation = exif;
       auto decoded = decode_image(file.data(), file.size(), opt);
       INFO("decode status: " << decoded.status().to_string());
@@ -114,7 +114,7 @@ TEST_CASE("EXIF orientation 6 rotates only when asked", "[image]") {
   MBLIP_REQUIRE_GOLDEN();
   const auto file = bytes_of(read_file(images_dir() + "files/rocket_exif_orient6.jpg"));
   REQUIRE(image_detail::read_exif_orientation(file.data(), file.size(), image_detail::Format::kJpeg) == 6);
-  DecodeOptions off;
+  ImageDecodeOptions off;
   off.apply_exif_orientation = false;
   auto raw = decode_image(file.data(), file.size(), off);
   auto upright = decode_image(file.data(), file.size());
@@ -226,7 +226,7 @@ TEST_CASE("rgb_from_rgba drops alpha without compositing", "[image]") {
 
 namespace {
 
-void require_decode_error(const std::vector<uint8_t>& bytes, const std::string& needle, const DecodeOptions& opt = {}) {
+void require_decode_error(const std::vector<uint8_t>& bytes, const std::string& needle, const ImageDecodeOptions& opt = {}) {
   auto r = decode_image(bytes.data(), bytes.size(), opt);
   INFO("status: " << r.status().to_string() << "; expected a message containing '" << needle << "'");
   REQUIRE_FALSE(r.ok());
@@ -288,7 +288,7 @@ TEST_CASE("headers claiming huge dimensions are rejected before decoding", "[ima
   require_decode_error(bmp, "more than the limit");
   // A configurable cap: a 512x512 golden JPEG fails with max_pixels = 1000 and says so.
   if (!golden_dir().empty()) {
-    DecodeOptions small;
+    ImageDecodeOptions small;
     small.max_pixels = 1000;
     require_decode_error(bytes_of(read_file(images_dir() + "files/astronaut_baseline.jpg")), "limit of 1000", small);
     require_decode_error(bytes_of(read_file(images_dir() + "files/coffee_rgb.png")), "limit of 1000", small);

@@ -314,3 +314,107 @@ TEST_CASE("T5 feed-forward variants match the double formulas", "[ops]") {
     CHECK(max_abs_diff(y, ref) < 1e-4);
   }
 }
+
+TEST_CASE("vectorized ops match the scalar references at model-like shapes", "[ops]") {
+  ThreadPool one(1), two(2);
+  // Activations over a wide range, lengths with vector tails.
+  for (size_t n : {size_t(1), size_t(7), size_t(37), size_t(40000)}) {
+    auto x = randn(n, 21, 4.0f);
+    if (n > 2) x[1] = -12.0f, x[2] = 30.0f;
+    std::vector<float> e = x, er = x, t = x, tr = x, e2 = x;
+    ops::gelu_erf(e.data(), n);
+    ops::gelu_erf(e2.data(), n, two);
+    ops::ref::gelu_erf(er.data(), n);
+    ops::gelu_tanh(t.data(), n, two);
+    ops::ref::gelu_tanh(tr.data(), n);
+    CHECK(e == e2);  // thread-count independent
+    for (size_t i = 0; i < n; ++i) {
+      REQUIRE(e[i] == Approx(er[i]).margin(1e-6).epsilon(1e-5));
+      REQUIRE(t[i] == Approx(tr[i]).margin(1e-6).epsilon(1e-5));
+    }
+  }
+  // softmax with masked (lowest) entries: exactly 0 there.
+  {
+    auto x = randn(5 * 259, 22, 5.0f), xr = x;
+    x[3] = xr[3] = ops::kMaskValue;
+    ops::softmax(x.data(), 5, 259);
+    ops::ref::softmax(xr.data(), 5, 259);
+    CHECK(x[3] == 0.0f);
+    for (size_t i = 0; i < x.size(); ++i) REQUIRE(x[i] == Approx(xr[i]).margin(1e-7).epsilon(1e-5));
+  }
+  // Norms at a ViT-like width with a large offset.
+  {
+    const size_t rows = 33, dim = 1411;
+    auto x = randn(rows * dim, 23, 3.0f), w = randn(dim, 24), b = randn(dim, 25);
+    for (size_t i = 0; i < dim; ++i) x[i] += 50.0f;
+    std::vector<float> ln(rows * dim), lr(rows * dim), rn(rows * dim), rr(rows * dim), ln1(rows * dim);
+    ops::layer_norm(x.data(), rows, dim, w.data(), b.data(), 1e-6f, ln.data(), two);
+    ops::layer_norm(x.data(), rows, dim, w.data(), b.data(), 1e-6f, ln1.data(), one);
+    ops::ref::layer_norm(x.data(), rows, dim, w.data(), b.data(), 1e-6f, lr.data(), one);
+    ops::rms_norm(x.data(), rows, dim, w.data(), 1e-6f, rn.data(), two);
+    ops::ref::rms_norm(x.data(), rows, dim, w.data(), 1e-6f, rr.data(), one);
+    CHECK(ln == ln1);
+    for (size_t i = 0; i < ln.size(); ++i) {
+      REQUIRE(ln[i] == Approx(lr[i]).margin(2e-5));
+      REQUIRE(rn[i] == Approx(rr[i]).margin(2e-5));
+    }
+  }
+}
+
+TEST_CASE("blocked attention matches the scalar reference for every thread count", "[ops]") {
+  struct Shape { size_t heads, dh, ql, kl; bool causal; size_t off; bool bias; };
+  const Shape shapes[] = {{16, 88, 45, 45, false, 0, false},   // ViT-like (odd rows, kv tail)
+                          {12, 64, 32, 61, false, 0, false},   // Q-Former cross-attention
+                          {8, 64, 1, 21, true, 20, true},      // decoder step with cache
+                          {5, 10, 9, 13, true, 1, true}};      // odd head_dim
+  for (const Shape& sh : shapes) {
+    const size_t inner = sh.heads * sh.dh;
+    auto q = randn(sh.ql * inner, 31, 1.5f), k = randn(sh.kl * inner, 32, 1.5f), v = randn(sh.kl * inner, 33);
+    auto bias = randn(sh.heads * sh.ql * sh.kl, 34);
+    std::vector<float> mask(sh.kl, 0.0f);
+    mask[sh.kl / 2] = ops::kMaskValue;
+    ops::AttentionArgs a;
+    a.heads = sh.heads;
+    a.head_dim = sh.dh;
+    a.q_len = sh.ql;
+    a.kv_len = sh.kl;
+    a.q_stride = a.k_stride = a.v_stride = a.out_stride = inner;
+    a.scale = 0.125f;
+    if (sh.bias) {
+      a.bias = bias.data();
+      a.bias_head_stride = sh.ql * sh.kl;
+      a.bias_row_stride = sh.kl;
+    }
+    a.key_mask = mask.data();
+    a.causal = sh.causal;
+    a.causal_offset = sh.off;
+    ThreadPool p1(1), p2(2), p3(3);
+    std::vector<float> o1(sh.ql * inner), o2(o1.size()), o3(o1.size()), ref(o1.size());
+    ops::attention(q.data(), k.data(), v.data(), o1.data(), a, p1);
+    std::vector<float> scratch(ops::attention_scratch_floats(a, p2));
+    ops::AttentionArgs a2 = a;
+    a2.scratch = scratch.data();
+    a2.scratch_floats = scratch.size();
+    ops::attention(q.data(), k.data(), v.data(), o2.data(), a2, p2);
+    ops::attention(q.data(), k.data(), v.data(), o3.data(), a, p3);
+    ops::ref::attention(q.data(), k.data(), v.data(), ref.data(), a, p1);
+    CHECK(o1 == o2);
+    CHECK(o1 == o3);
+    double worst = 0;
+    for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::fabs(double(o1[i]) - ref[i]));
+    CHECK(worst < 2e-5);
+  }
+}
+
+TEST_CASE("ThreadPool template and function-pointer paths visit every index once", "[ops]") {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<int> hits(1000, 0);
+    pool.parallel_for(hits.size(), [&](size_t i) { hits[i]++; });
+    for (int h : hits) REQUIRE(h == 1);
+    struct Ctx { std::vector<int>* hits; };
+    Ctx ctx{&hits};
+    pool.parallel_for_raw(hits.size(), [](void* c, size_t i) { (*static_cast<Ctx*>(c)->hits)[i] += 2; }, &ctx);
+    for (int h : hits) REQUIRE(h == 3);
+  }
+}

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -241,18 +242,80 @@ class JsModel {
 
 namespace {
 
-// Takes ownership of the malloc()ed buffer (also on failure), like Model::load_buffer.
-val load_model(uintptr_t ptr, double size, val opts) {
+LoadOptions load_options_from(const val& opts) {
   LoadOptions lo;
   if (has(opts, "threads")) lo.threads = opts["threads"].as<int>();
   if (has(opts, "maxMemoryBytes")) lo.max_memory_bytes = static_cast<uint64_t>(opts["maxMemoryBytes"].as<double>());
-  auto m = Model::load_buffer(reinterpret_cast<uint8_t*>(ptr), static_cast<size_t>(size), lo);
+  return lo;
+}
+
+val model_result(Result<std::shared_ptr<Model>> m) {
   if (!m.ok()) return error_result(m.status());
   std::shared_ptr<Model> model = std::move(m).value();
   auto s = model->new_session();
   if (!s.ok()) return error_result(s.status());
   return ok_result(val(JsModel(std::move(model), std::move(s).value())));
 }
+
+// Takes ownership of the malloc()ed buffer (also on failure), like Model::load_buffer.
+val load_model(uintptr_t ptr, double size, val opts) {
+  return model_result(Model::load_buffer(reinterpret_cast<uint8_t*>(ptr), static_cast<size_t>(size),
+                                         load_options_from(opts)));
+}
+
+}  // namespace
+
+// mblip::ModelStreamLoader for JS: JS copies (or reads) each chunk of the model file into the
+// reusable heap buffer from buffer() and calls push(n); the core packs each tensor as soon as
+// its bytes are complete, so the heap never holds the whole raw file. Owned by JS (delete()).
+class JsStreamLoader {
+ public:
+  JsStreamLoader(double total_size, val opts)
+      : loader_(load_options_from(opts), total_size > 0 ? static_cast<uint64_t>(total_size) : 0) {}
+
+  // Address of a heap buffer of at least `size` bytes, reused by every push (0 on failure).
+  uintptr_t buffer(double size) {
+    const size_t n = static_cast<size_t>(size > 0 ? size : 0);
+    if (n > buf_.size()) {
+      std::vector<uint8_t>().swap(buf_);
+      try {
+        buf_.resize(n);
+      } catch (const std::bad_alloc&) {
+        return 0;
+      }
+    }
+    return reinterpret_cast<uintptr_t>(buf_.data());
+  }
+
+  // The next n bytes of the file, already written at buffer().
+  val push(double n) {
+    if (!(n >= 0) || n > static_cast<double>(buf_.size()))
+      return error_result(invalid_argument("push of " + std::to_string(n) + " bytes from a buffer of " +
+                                           std::to_string(buf_.size())));
+    Status s = loader_.push(buf_.data(), static_cast<size_t>(n));
+    if (!s.ok()) return error_result(s);
+    return ok_result(val(true));
+  }
+
+  val finish() {
+    std::vector<uint8_t>().swap(buf_);
+    return model_result(loader_.finish());
+  }
+
+  val stats() const {
+    val o = val::object();
+    o.set("bytesReceived", static_cast<double>(loader_.bytes_received()));
+    o.set("headerParsed", loader_.header_parsed());
+    o.set("peakBufferedBytes", static_cast<double>(loader_.peak_buffered_bytes()));
+    return o;
+  }
+
+ private:
+  ModelStreamLoader loader_;
+  std::vector<uint8_t> buf_;
+};
+
+namespace {
 
 std::string version_string() { return mblip::version(); }
 
@@ -305,6 +368,12 @@ EMSCRIPTEN_BINDINGS(mblip) {
       .function("generate", &JsModel::generate)
       .function("tokenize", &JsModel::tokenize)
       .function("detokenize", &JsModel::detokenize);
+  class_<JsStreamLoader>("StreamLoader")
+      .constructor<double, val>()
+      .function("buffer", &JsStreamLoader::buffer)
+      .function("push", &JsStreamLoader::push)
+      .function("finish", &JsStreamLoader::finish)
+      .function("stats", &JsStreamLoader::stats);
   function("version", &version_string);
   function("build_info", &build_info);
   function("languages", &languages);

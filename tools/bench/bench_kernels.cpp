@@ -1,17 +1,21 @@
 // Linear-kernel benchmark (not a test): GFLOP/s of the XNNPACK paths (f32, Q8_0->qc8w,
-// Q4_0->qb4w/qc4w/qc8w) at the model's shapes, 1 and 2 threads, plus the per-call cost of
-// XNNPACK's reshape+setup at M=1. Usage: mblip-bench-kernels [max_threads] [seconds_per_case]
+// Q4_0->qb4w/qc4w/qc8w) and of our own Q4_0 kernel (every ISA variant of the build) at the
+// model's shapes, 1 and 2 threads, plus the per-call cost of XNNPACK's reshape+setup at M=1.
+// Usage: mblip-bench-kernels [max_threads] [seconds_per_case] [shape filter: 0 = all, 1..3 = one]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include <xnnpack.h>
 
 #include "io/quant.h"
 #include "kernels/linear_xnnpack.h"
+#include "kernels/q4_0.h"
 #include "kernels/thread_pool.h"
 
 using namespace mblip;
@@ -78,17 +82,23 @@ int main(int argc, char** argv) {
   struct Shape {
     size_t m, k, n;
   };
-  const Shape shapes[] = {{257, 1408, 6144}, {1, 2048, 5120}};
+  const int only = argc > 3 ? std::atoi(argv[3]) : 0;
+  const Shape shapes[] = {{257, 1408, 6144}, {1, 2048, 5120}, {1, 2048, 250112}};
   struct Variant {
     const char* name;
     DType type;
     XnnQ4Mode q4;
+    const Q4Variant* own;  // non-null: our own Q4_0 kernel on this ISA variant
   };
-  const Variant variants[] = {{"f32", DType::F32, XnnQ4Mode::kBlockwise},
-                              {"q8_0->qc8w", DType::Q8_0, XnnQ4Mode::kBlockwise},
-                              {"q4_0->qb4w", DType::Q4_0, XnnQ4Mode::kBlockwise},
-                              {"q4_0->qc4w", DType::Q4_0, XnnQ4Mode::kPerChannel},
-                              {"q4_0->qc8w", DType::Q4_0, XnnQ4Mode::kInt8}};
+  std::vector<Variant> variants = {{"f32", DType::F32, XnnQ4Mode::kBlockwise, nullptr},
+                                   {"q8_0->qc8w", DType::Q8_0, XnnQ4Mode::kBlockwise, nullptr},
+                                   {"q4_0->qb4w", DType::Q4_0, XnnQ4Mode::kBlockwise, nullptr},
+                                   {"q4_0->qc4w", DType::Q4_0, XnnQ4Mode::kPerChannel, nullptr},
+                                   {"q4_0->qc8w", DType::Q4_0, XnnQ4Mode::kInt8, nullptr}};
+  static std::vector<std::string> own_names;
+  for (const Q4Variant& v : q4_0_variants()) own_names.push_back(std::string("q4_0 own ") + v.name);
+  for (size_t i = 0; i < q4_0_variants().size(); ++i)
+    variants.push_back({own_names[i].c_str(), DType::Q4_0, XnnQ4Mode::kBlockwise, &q4_0_variants()[i]});
   if (xnn_initialize(nullptr) != xnn_status_success) {
     std::printf("XNNPACK unsupported here\n");
     return 1;
@@ -98,18 +108,29 @@ int main(int argc, char** argv) {
     if (pool.threads() != threads) continue;  // single-threaded wasm
     reshape_setup_overhead(pool);
   }
+  int shape_no = 0;
   for (const Shape& s : shapes) {
-    const auto wf = random_floats(s.n * s.k, 1, 0.05f);
+    if (only != 0 && ++shape_no != only) continue;
     const auto x = random_floats(s.m * s.k, 2, 1.f);
     std::vector<float> y(s.m * s.n);
     for (const Variant& v : variants) {
+      // The scalar reference is only timed on the small decode shape (seconds per call otherwise).
+      if (v.own && std::string(v.own->name) == "ref" && s.m * s.n > 5120) continue;
+      if (v.type == DType::F32 && s.n * s.k > (size_t{1} << 28)) {  // 2 GB of f32: not in wasm32
+        std::printf("M=%zu K=%zu N=%zu %-11s skipped (f32 weights > 1 GB)\n", s.m, s.k, s.n, v.name);
+        continue;
+      }
       const auto bytes = dtype_bytes(v.type, static_cast<int64_t>(s.n * s.k));
       std::vector<uint8_t> w(bytes.value());
-      if (v.type == DType::F32)
-        std::copy(reinterpret_cast<const uint8_t*>(wf.data()), reinterpret_cast<const uint8_t*>(wf.data()) + w.size(),
-                  w.begin());
-      else
-        quantize_row(v.type, wf.data(), w.data(), static_cast<int64_t>(s.n * s.k));
+      const size_t chunk_rows = 4096, row_bytes = w.size() / s.n;  // generated in slices (bounded memory)
+      for (size_t r0 = 0; r0 < s.n; r0 += chunk_rows) {
+        const size_t rows = std::min(chunk_rows, s.n - r0);
+        const auto wf = random_floats(rows * s.k, 1 + static_cast<uint32_t>(r0), 0.05f);
+        if (v.type == DType::F32)
+          std::memcpy(w.data() + r0 * row_bytes, wf.data(), rows * row_bytes);
+        else
+          quantize_row(v.type, wf.data(), w.data() + r0 * row_bytes, static_cast<int64_t>(rows * s.k));
+      }
       TensorView tv;
       tv.name = "bench";
       tv.type = v.type;
@@ -119,7 +140,7 @@ int main(int argc, char** argv) {
       XnnLinearOptions opts;
       opts.q4 = v.q4;
       const auto t0 = Clock::now();
-      auto kr = make_linear_xnnpack_with(tv, nullptr, opts);
+      auto kr = v.own ? make_linear_q4_0(tv, nullptr, v.own) : make_linear_xnnpack_with(tv, nullptr, opts);
       const double create = seconds_since(t0);
       if (!kr.ok()) {
         std::printf("%s: %s\n", v.name, kr.status().to_string().c_str());

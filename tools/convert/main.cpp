@@ -19,7 +19,9 @@ const char* kUsage =
     "(model.safetensors.index.json), pytorch_model.bin or sharded .bin (pytorch_model.bin.index.json).\n"
     "\n"
     "options:\n"
-    "  --weights T        type of all matrix weights: f32 (default), f16, q8_0, q4_0\n"
+    "  --weights T        type of all matrix weights: f32, f16, q8_0, q4_0. Without --weights the\n"
+    "                     default recipe is q4_0 with the ViT (--vision) at q8_0: mt0-xl 3.2 GB,\n"
+    "                     which fits the 4 GB wasm32 address space with room for activations\n"
     "  --vision T         override for the ViT matrix weights\n"
     "  --qformer T        override for the Q-Former matrix weights\n"
     "  --projection T     override for language_projection\n"
@@ -41,6 +43,8 @@ const char* kUsage =
 int main(int argc, char** argv) {
   using namespace mblip;
   ConvertOptions opts;
+  opts.weights = DType::Q4_0;  // default recipe (docs/model-file.md "Quantization recipe")
+  bool weights_given = false;
   bool quiet = false;
   std::vector<std::string> positional;
   auto type_arg = [&](int& i, const char* flag, DType& dst) -> bool {
@@ -56,7 +60,7 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") { std::fputs(kUsage, stdout); return 0; }
     else if (a == "--force") opts.force = true;
     else if (a == "-q" || a == "--quiet") quiet = true;
-    else if (a == "--weights") { if (!type_arg(i, "--weights", opts.weights)) return 2; }
+    else if (a == "--weights") { if (!type_arg(i, "--weights", opts.weights)) return 2; weights_given = true; }
     else if (a == "--vision") { if (!type_arg(i, "--vision", t)) return 2; opts.overrides[Component::kVision] = t; }
     else if (a == "--qformer") { if (!type_arg(i, "--qformer", t)) return 2; opts.overrides[Component::kQFormer] = t; }
     else if (a == "--projection") { if (!type_arg(i, "--projection", t)) return 2; opts.overrides[Component::kProjection] = t; }
@@ -74,6 +78,10 @@ int main(int argc, char** argv) {
     else if (a.size() > 1 && a[0] == '-') { std::fprintf(stderr, "mblip-convert: unknown option '%s' (see --help)\n", a.c_str()); return 2; }
     else positional.push_back(a);
   }
+  // Default recipe: q4_0, the ViT at q8_0 (3.2 GB for mt0-xl: fits wasm32's 4 GB with ~0.8 GB left;
+  // q8_0 for the deepest tower, 39 blocks, run once per image; per-component error not yet measured
+  // on the full model). An explicit --weights means "everything at that type".
+  if (!weights_given && !opts.overrides.count(Component::kVision)) opts.overrides[Component::kVision] = DType::Q8_0;
   if (positional.size() != 2) {
     std::fprintf(stderr, "mblip-convert: expected HF_DIR and OUT.gguf\n\n%s", kUsage);
     return 2;

@@ -95,6 +95,8 @@ export class MBlip {
     /** @type {object|null} */ this.info = null;
     /** @type {{code:string,name:string}[]} */ this.languages = [];
     /** @type {{hit:boolean, stored:boolean}|null} */ this.cache = null;
+    /** wasm heap size after loading, and the most raw model bytes the stream loader held at once.
+     * @type {{heapBytes:number, streamPeakBufferedBytes:number}|null} */ this.memory = null;
     /** @type {boolean} */ this.threaded = false;
     /** @type {number} */ this.threads = 1;
     /** @type {string} */ this.version = '';
@@ -146,6 +148,7 @@ export class MBlip {
     this.info = loaded.info;
     this.languages = loaded.languages;
     this.cache = loaded.cache;
+    this.memory = loaded.memory;
     w.ref(false);
     this._pump();
   }

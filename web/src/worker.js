@@ -1,5 +1,6 @@
 // Inference worker (browser module Worker or Node worker_threads): owns the Emscripten module,
-// streams the model bytes straight into the wasm heap, runs embed + generate for queued requests.
+// streams the model bytes through a small heap buffer into the core's stream loader (packed
+// tensor by tensor), runs embed + generate for queued requests.
 // Protocol (main <-> worker) is documented in web/README.md ("Worker protocol").
 import { MBlipError, ModelLoadError, InvalidArgumentError, ImageDecodeError, classForCode, toWire } from './errors.js';
 
@@ -9,6 +10,7 @@ const FETCH = typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(glo
 const WASM32_LIMIT = 4294967296; // bytes addressable by a wasm32 heap (4 GiB)
 const HEAP_RESERVE = 64 * 1024 * 1024; // code, stacks, activations need some room beside the weights
 const CACHE_NAME = 'mblip-models-v1';
+const STREAM_BUFFER = 4 << 20; // the one heap buffer model bytes pass through
 
 let post;
 let M = null;          // the Emscripten module
@@ -118,84 +120,98 @@ function checkFits(size) {
       '(mblip-convert --weights q4_0) or the native runtime');
   }
 }
-function mallocModel(size) {
-  checkFits(size);
-  const ptr = M._malloc(size);
-  if (!ptr) {
-    fail(ModelLoadError, `cannot allocate ${gib(size)} for the model in the wasm heap (heap now ${gib(heapU8().length)}, ` +
-      `limit ${gib(WASM32_LIMIT)}); the browser may cap memory lower, or an earlier model is still loaded`);
+
+// Feeds the core's ModelStreamLoader through one reusable heap buffer: the file's bytes go from
+// the source into that buffer and are packed tensor by tensor, so neither JS nor the heap ever
+// holds the whole raw file. The core checks the header (and the memory it implies) as soon as
+// it has arrived, so a model that cannot fit fails after the first chunk.
+class HeapFeeder {
+  constructor(total) {
+    if (total !== null) checkFits(total);
+    this.loader = new M.StreamLoader(total || 0, { threads, maxMemoryBytes: WASM32_LIMIT });
+    this.cap = STREAM_BUFFER;
+    this.ptr = this.loader.buffer(this.cap);
+    if (!this.ptr) { this.dispose(); fail(ModelLoadError, `cannot allocate a ${this.cap}-byte stream buffer in the wasm heap`); }
+    this.fill = 0;
   }
-  return ptr;
+  // Copies a chunk (any size) into the heap buffer, pushing whenever it is full.
+  write(u8) {
+    for (let off = 0; off < u8.byteLength;) {
+      const n = Math.min(this.cap - this.fill, u8.byteLength - off);
+      heapU8().set(u8.subarray(off, off + n), this.ptr + this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.cap) this.flush();
+    }
+  }
+  flush() {
+    if (this.fill === 0) return;
+    const n = this.fill;
+    this.fill = 0;
+    check(this.loader.push(n), 'load');
+  }
+  // The heap buffer as a view (Node reads the file straight into it; then push(n)).
+  view(n) { return heapU8().subarray(this.ptr, this.ptr + Math.min(n, this.cap)); }
+  pushRead(n) { check(this.loader.push(n), 'load'); }
+  finish() { this.flush(); const r = this.loader.finish(); this.stats = this.loader.stats(); return r; }
+  dispose() { if (this.loader) { this.loader.delete(); this.loader = null; } }
 }
 
-// Copies a ReadableStream into the heap at ptr; returns the byte count.
-async function streamToHeap(body, ptr, size, progress) {
+// Reads a ReadableStream into the feeder; returns the byte count.
+async function streamInto(body, feeder, size, progress) {
   const reader = body.getReader();
   let off = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (off + value.byteLength > size) { reader.cancel(); fail(ModelLoadError, `model source sent more than the announced ${size} bytes`); }
-    heapU8().set(value, ptr + off);
-    off += value.byteLength;
-    progress(off);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size !== null && off + value.byteLength > size) fail(ModelLoadError, `model source sent more than the announced ${size} bytes`);
+      feeder.write(value);
+      off += value.byteLength;
+      progress(off);
+    }
+  } catch (e) {
+    try { reader.cancel(); } catch { /* ignore */ }
+    throw e;
   }
   return off;
 }
 
-async function collectUnknownSize(body, progress) {
-  // No Content-Length (or a compressed transfer): the size is unknown up front, so the chunks are
-  // held in JS once and copied in at the end (the only case with a second copy; serve models
-  // uncompressed with Content-Length to avoid it).
-  const parts = [];
-  let n = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value); n += value.byteLength; progress(n, null);
-    if (n + HEAP_RESERVE > WASM32_LIMIT) { reader.cancel(); checkFits(n); }
-  }
-  return { parts, n };
-}
-
-async function readSource(src, progressCb) {
-  // Returns {ptr, size, cached, store}; ptr holds exactly size bytes.
+// Streams a model source into a new HeapFeeder; returns {feeder, size, cached, store}.
+async function streamSource(src, progressCb) {
   const progress = (loaded, total, cached) => progressCb({ loaded, total, cached: !!cached });
   if (src.kind === 'path') {
     if (!IS_NODE) fail(InvalidArgumentError, 'file paths are only supported in Node');
     const fs = await import('node:fs');
     let fd;
     try { fd = fs.openSync(src.path, 'r'); } catch (e) { fail(ModelLoadError, `cannot open model file ${src.path}: ${e.message}`); }
+    let feeder = null;
     try {
       const size = fs.fstatSync(fd).size;
-      const ptr = mallocModel(size);
-      try {
-        let off = 0;
-        const step = 16 << 20;
-        while (off < size) {
-          const view = heapU8().subarray(ptr + off, ptr + Math.min(size, off + step));
-          const n = fs.readSync(fd, view, 0, view.length, off);
-          if (n <= 0) fail(ModelLoadError, `model file ${src.path} ended after ${off} of ${size} bytes`);
-          off += n;
-          progress(off, size);
-        }
-      } catch (e) { M._free(ptr); throw e; }
-      return { ptr, size, cached: false };
-    } finally { fs.closeSync(fd); }
+      feeder = new HeapFeeder(size);
+      let off = 0;
+      while (off < size) {
+        const n = fs.readSync(fd, feeder.view(size - off), 0, Math.min(feeder.cap, size - off), off);
+        if (n <= 0) fail(ModelLoadError, `model file ${src.path} ended after ${off} of ${size} bytes`);
+        feeder.pushRead(n);
+        off += n;
+        progress(off, size);
+      }
+      return { feeder, size, cached: false };
+    } catch (e) { if (feeder) feeder.dispose(); throw e; } finally { fs.closeSync(fd); }
   }
   if (src.kind === 'blob') {
     const size = src.blob.size;
-    const ptr = mallocModel(size);
+    const feeder = new HeapFeeder(size);
     try {
-      const n = await streamToHeap(src.blob.stream(), ptr, size, (o) => progress(o, size));
+      const n = await streamInto(src.blob.stream(), feeder, size, (o) => progress(o, size));
       if (n !== size) fail(ModelLoadError, `read ${n} of ${size} bytes of the model file`);
-    } catch (e) { M._free(ptr); throw e.name ? e : new ModelLoadError(String(e)); }
-    return { ptr, size, cached: false };
+    } catch (e) { feeder.dispose(); throw e.name ? e : new ModelLoadError(String(e)); }
+    return { feeder, size, cached: false };
   }
   if (src.kind === 'chunks') {
     const size = src.size;
-    const ptr = mallocModel(size);
+    const feeder = new HeapFeeder(size);
     let off = 0;
     try {
       await new Promise((resolve, reject) => {
@@ -204,48 +220,50 @@ async function readSource(src, progressCb) {
             if (m.error) throw new ModelLoadError(m.error);
             const v = new Uint8Array(m.data);
             if (off + v.byteLength > size) throw new ModelLoadError(`received more than ${size} model bytes`);
-            heapU8().set(v, ptr + off);
+            feeder.write(v);
             off += v.byteLength;
             progress(off, size);
             if (off === size) resolve();
-          } catch (e) { reject(e); }
+          } catch (e) { chunkSink = () => {}; reject(e); }
         };
         post({ type: 'send-chunks' });
         if (size === 0) resolve();
       });
-    } catch (e) { M._free(ptr); throw e; } finally { chunkSink = null; }
-    return { ptr, size, cached: false };
+    } catch (e) { feeder.dispose(); throw e; } finally { chunkSink = null; }
+    return { feeder, size, cached: false };
   }
   if (src.kind === 'url') {
     let opened;
     try { opened = await openUrl(src, progress); } catch (e) { throw e instanceof MBlipError ? e : new ModelLoadError(e.message); }
-    let { size, body, cached, store } = opened;
-    if (size === null) {
-      const { parts, n } = await collectUnknownSize(body, (l) => progress(l, null, false));
-      const ptr = mallocModel(n);
-      let off = 0;
-      for (const p of parts) { heapU8().set(p, ptr + off); off += p.byteLength; }
-      parts.length = 0;
-      return { ptr, size: n, cached: false };
-    }
-    const ptr = mallocModel(size);
+    const { size, body, cached, store } = opened;
+    // Without Content-Length (or with a compressed transfer) the size is unknown: the core then
+    // checks the end of the stream itself.
+    const feeder = new HeapFeeder(size);
+    let n;
     try {
-      const n = await streamToHeap(body, ptr, size, (o) => progress(o, size, cached));
-      if (n !== size) fail(ModelLoadError, `download of ${src.url} stopped after ${n} of ${size} bytes`);
-    } catch (e) { M._free(ptr); throw e instanceof MBlipError ? e : new ModelLoadError(`download of ${src.url} failed: ${e.message}`); }
-    return { ptr, size, cached, store };
+      n = await streamInto(body, feeder, size, (o) => progress(o, size, cached));
+      if (size !== null && n !== size) fail(ModelLoadError, `download of ${src.url} stopped after ${n} of ${size} bytes`);
+    } catch (e) {
+      feeder.dispose();
+      throw e instanceof MBlipError ? e : new ModelLoadError(`download of ${src.url} failed: ${e.message}`);
+    }
+    return { feeder, size: n, cached, store };
   }
   fail(InvalidArgumentError, `unknown model source kind ${src.kind}`);
 }
 
 async function load(msg) {
   if (model) { model.delete(); model = null; }
-  const { ptr, size, cached, store } = await readSource(msg.source, (p) => post({ type: 'progress', ...p }));
+  const { feeder, size, cached, store } = await streamSource(msg.source, (p) => post({ type: 'progress', ...p }));
   post({ type: 'progress', loaded: size, total: size, cached, phase: 'parse' });
-  // load_model takes ownership of ptr (freed by the core on failure too).
-  model = check(M.load_model(ptr, size, { threads, maxMemoryBytes: WASM32_LIMIT }), 'load');
+  let stats;
+  try {
+    model = check(feeder.finish(), 'load');
+    stats = feeder.stats;
+  } finally { feeder.dispose(); }
   const stored = store ? await store : false;
-  return { info: model.info(), languages: M.languages(), size, cache: { hit: !!cached, stored } };
+  return { info: model.info(), languages: M.languages(), size, cache: { hit: !!cached, stored },
+    memory: { heapBytes: heapU8().length, streamPeakBufferedBytes: stats ? stats.peakBufferedBytes : 0 } };
 }
 
 // ---- inference -----------------------------------------------------------------------------
@@ -284,7 +302,7 @@ function run(msg) {
     const r = check(model.generate(emb, prompt, options, onToken));
     const timings = { ...emb.timings(), ...r.timings };
     timings.total = performance.now() - t0;
-    return { ...r, timings, prompt, lang: lang.code };
+    return { ...r, timings, prompt, lang: lang.code, heapBytes: heapU8().length };
   } finally { emb.delete(); }
 }
 

@@ -193,6 +193,39 @@ class Model : public std::enable_shared_from_this<Model> {
   std::unique_ptr<Impl> impl_;
 };
 
+// Loads a model from the bytes of its GGUF file delivered in file order, in chunks of any size
+// (wasm: JS streams a download, a File or a Node file through a small heap buffer), so the whole
+// raw file is never in memory: the header is parsed (and validated exactly like
+// Model::load_file) as soon as it has arrived, the memory check runs before any weight is
+// built, and each tensor is packed for the kernels as soon as its bytes are complete and then
+// freed. At most one tensor of raw bytes is held (plus a weight waiting for the bias that
+// follows it in the file).
+class ModelStreamLoader {
+ public:
+  // total_size: the file's byte count when known (Content-Length, File.size, stat), else 0; with
+  // it a truncated or oversized stream is reported as soon as the header says so.
+  explicit ModelStreamLoader(const LoadOptions& opts = {}, uint64_t total_size = 0);
+  ~ModelStreamLoader();
+  ModelStreamLoader(const ModelStreamLoader&) = delete;
+  ModelStreamLoader& operator=(const ModelStreamLoader&) = delete;
+
+  // The next `size` bytes of the file; copies what it keeps (the caller may reuse `data`).
+  // Errors are sticky: after one, every push and finish returns it.
+  Status push(const uint8_t* data, size_t size);
+  // After the last byte: assembles the Model (error if the stream ended early).
+  Result<std::shared_ptr<Model>> finish();
+
+  uint64_t bytes_received() const;
+  bool header_parsed() const;
+  // Most raw bytes held at once (header buffer or tensors being assembled / waiting).
+  uint64_t peak_buffered_bytes() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 enum class PixelFormat { kRGB, kRGBA };
 
 // Per-thread scratch (activations, KV cache, thread pool). Use one Session per thread.

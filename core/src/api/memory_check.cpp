@@ -72,4 +72,22 @@ Status check_memory_budget(uint64_t model_bytes, const ModelConfig& c) {
                        "; use a more quantized model file, or set LoadOptions.check_available_memory = false to try anyway");
 }
 
+Status check_memory_budget(const LoadMemory& need, const ModelConfig& c) {
+  const uint64_t avail = available_memory_bytes();
+  if (avail == 0) return Status::Ok();
+  const uint64_t work = estimate_working_bytes(c);
+  const uint64_t total = need.built_bytes + need.raw_held_bytes + work;
+  if (total <= avail) return Status::Ok();
+#ifdef __EMSCRIPTEN__
+  const std::string limit = "the wasm32 heap maximum of " + mb(avail) + " (4 GB address space)";
+#else
+  const std::string limit = "the " + mb(avail) + " of memory available (MemAvailable)";
+#endif
+  return out_of_memory("the model needs about " + mb(total) + " (" + mb(need.file_tensor_bytes) +
+                       " of tensors in the file, packed for the kernels: weights ~" + mb(need.built_bytes) +
+                       " + raw bytes held while packing " + mb(need.raw_held_bytes) + " + working memory " +
+                       mb(work) + "), more than " + limit +
+                       "; use a more quantized model file, or set LoadOptions.check_available_memory = false to try anyway");
+}
+
 }  // namespace mblip

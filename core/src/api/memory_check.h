@@ -20,4 +20,15 @@ uint64_t available_memory_bytes();
 // (no check when the available memory is unknown).
 Status check_memory_budget(uint64_t model_bytes, const ModelConfig& c);
 
+// What loading needs besides working memory: the built weights (packed kernels, vectors) and
+// the raw file bytes held at the same time (one tensor when streaming / mmap, the whole file
+// for a caller's buffer). file_tensor_bytes is only reported.
+struct LoadMemory {
+  uint64_t file_tensor_bytes = 0;  // tensor bytes declared by the GGUF header
+  uint64_t built_bytes = 0;        // estimated packed weights + f32 vectors + embeddings
+  uint64_t raw_held_bytes = 0;     // raw bytes resident at the same time (peak)
+};
+// Same check, with a message naming every part.
+Status check_memory_budget(const LoadMemory& need, const ModelConfig& c);
+
 }  // namespace mblip

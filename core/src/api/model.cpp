@@ -22,29 +22,32 @@ std::vector<int32_t> Model::Impl::decodable(const std::vector<int32_t>& ids) con
   return out;
 }
 
-namespace {
-
-Result<std::shared_ptr<Model>> load_from(std::unique_ptr<ByteSource> bytes, const LoadOptions& opts) {
-  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::open(std::move(bytes)));
-  uint64_t weight_bytes = 0;
-  for (const GgufTensorInfo& t : file->tensors()) weight_bytes += t.view.nbytes;
-  if (opts.max_memory_bytes != 0 && weight_bytes > opts.max_memory_bytes)
-    return out_of_memory("the model's weights need " + std::to_string(weight_bytes) +
+Result<PreparedLoad> prepare_load(const GgufFile& header, const LoadOptions& opts, uint64_t whole_file_bytes,
+                                  uint64_t extra_raw_bytes) {
+  PreparedLoad p;
+  for (const GgufTensorInfo& t : header.tensors()) p.weight_bytes += t.view.nbytes;
+  if (opts.max_memory_bytes != 0 && p.weight_bytes > opts.max_memory_bytes)
+    return out_of_memory("the model's weights need " + std::to_string(p.weight_bytes) +
                          " bytes, more than max_memory_bytes = " + std::to_string(opts.max_memory_bytes));
+  // Plans every weight (names, shapes, types checked; nothing packed or allocated yet).
+  MBLIP_ASSIGN_OR_RETURN(p.builder, MBlipModelBuilder::create(header));
   if (opts.check_available_memory) {
-    // Before anything is packed or allocated: weights (at least the file bytes, which a wasm
-    // heap buffer holds) + one Session's working memory against what this process can get.
-    MBLIP_ASSIGN_OR_RETURN(ModelConfig cfg, read_config(*file));
-    MBLIP_RETURN_IF_ERROR(
-        check_memory_budget(std::max<uint64_t>(weight_bytes, file->bytes().size()), cfg));
+    LoadMemory need;
+    need.file_tensor_bytes = p.weight_bytes;
+    need.built_bytes = p.builder->planned_weight_bytes();
+    need.raw_held_bytes = whole_file_bytes ? whole_file_bytes : p.builder->largest_tensor_bytes() + extra_raw_bytes;
+    MBLIP_RETURN_IF_ERROR(check_memory_budget(need, p.builder->config()));
   }
-  // Tokenizer first: the model takes the file.
-  auto spm = file->get_bytes(kTokenizerModelKey);
+  auto spm = header.get_bytes(kTokenizerModelKey);
   if (!spm.ok()) return spm.status().with_context("model file has no tokenizer");
-  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok,
-                         Tokenizer::from_bytes(std::string(spm.value().begin(), spm.value().end())));
-  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<MBlipModel> model, MBlipModel::load(std::move(file)));
+  MBLIP_ASSIGN_OR_RETURN(p.tokenizer, Tokenizer::from_bytes(std::string(spm.value().begin(), spm.value().end())));
+  return p;
+}
 
+Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& opts) {
+  if (!p.builder) return internal_error("model load finished twice");
+  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<MBlipModel> model, p.builder->finish());
+  p.builder.reset();
   auto impl = std::make_unique<Model::Impl>();
   const ModelConfig& c = model->config();
   ModelInfo& i = impl->info;
@@ -63,12 +66,25 @@ Result<std::shared_ptr<Model>> load_from(std::unique_ptr<ByteSource> bytes, cons
   i.decoder_layers = c.text.num_decoder_layers;
   i.vocab_size = c.text.vocab_size;
   i.max_prompt_tokens = std::max<int64_t>(16, 512 - c.num_query_tokens);
-  i.weight_bytes = weight_bytes;
+  i.weight_bytes = p.weight_bytes;
   i.languages = mblip_languages();
   impl->model = std::move(model);
-  impl->tokenizer = std::move(tok);
+  impl->tokenizer = std::move(p.tokenizer);
   impl->threads = opts.threads;
   return std::make_shared<Model>(std::move(impl));
+}
+
+namespace {
+
+// A whole file in memory (mmap natively, or a caller's buffer): tensors are fed in file order
+// through the same builder the stream uses, each released once packed.
+Result<std::shared_ptr<Model>> load_from(std::unique_ptr<ByteSource> bytes, bool resident, const LoadOptions& opts) {
+  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::open(std::move(bytes)));
+  MBLIP_ASSIGN_OR_RETURN(PreparedLoad p, prepare_load(*file, opts, resident ? file->bytes().size() : 0, 0));
+  MBLIP_RETURN_IF_ERROR(p.builder->add_file_tensors(*file));
+  auto model = finish_load(p, opts);
+  file.reset();
+  return model;
 }
 
 }  // namespace
@@ -77,8 +93,15 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 Result<std::shared_ptr<Model>> Model::load_file(const std::string& path, const LoadOptions& opts) {
+#ifdef __EMSCRIPTEN__
+  {
+    auto r = load_file_streaming(path, opts);
+    if (!r.ok()) return r.status().with_context(path);
+    return r;
+  }
+#endif
   MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> bytes, map_file(path));
-  auto r = load_from(std::move(bytes), opts);
+  auto r = load_from(std::move(bytes), /*resident=*/false, opts);
   if (!r.ok()) return r.status().with_context(path);
   return r;
 }
@@ -88,7 +111,7 @@ Result<std::shared_ptr<Model>> Model::load_buffer(uint8_t* malloc_buffer, size_t
     if (malloc_buffer) std::free(malloc_buffer);
     return invalid_argument("model buffer is empty");
   }
-  return load_from(adopt_malloc_buffer(malloc_buffer, size), opts);
+  return load_from(adopt_malloc_buffer(malloc_buffer, size), /*resident=*/true, opts);
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }

@@ -5,14 +5,10 @@
 #include <string>
 #include <vector>
 
-// Internal headers first: model/mblip_model.h and image/image.h declare their own LoadOptions /
-// DecodeOptions in namespace mblip, which the public ones (inline namespace mblip::api) would
-// make ambiguous inside those headers if mblip.h came first.
 #include "image/image.h"
 #include "kernels/thread_pool.h"
 #include "model/mblip_model.h"
 #include "tokenizer/tokenizer.h"
-// (keep this last)
 #include "mblip/mblip.h"
 
 namespace mblip {
@@ -25,6 +21,24 @@ struct Model::Impl {
   // Generated ids the tokenizer can decode (the LM head may be padded beyond the vocabulary).
   std::vector<int32_t> decodable(const std::vector<int32_t>& ids) const;
 };
+
+// Loading, shared by Model::load_file / load_buffer and ModelStreamLoader (model.cpp): after the
+// GGUF header is parsed, prepare_load checks limits and memory (before any weight is built),
+// reads the tokenizer and plans every weight; the caller then feeds the tensors to the builder
+// and finish_load assembles the Model. whole_file_bytes: the raw file stays resident during the
+// load (a caller's heap buffer), else 0 (mmap / stream: one tensor at a time); extra_raw_bytes:
+// other raw bytes held meanwhile (the stream's header buffer).
+struct PreparedLoad {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<MBlipModelBuilder> builder;
+  uint64_t weight_bytes = 0;  // tensor bytes declared by the header
+};
+Result<PreparedLoad> prepare_load(const GgufFile& header, const LoadOptions& opts, uint64_t whole_file_bytes,
+                                  uint64_t extra_raw_bytes);
+Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& opts);
+// Reads a file through a ModelStreamLoader (wasm, where there is no mmap: the raw file is never
+// held whole in the heap).
+Result<std::shared_ptr<Model>> load_file_streaming(const std::string& path, const LoadOptions& opts);
 
 struct Session::Impl {
   std::shared_ptr<const Model> owner;  // keeps the weights alive

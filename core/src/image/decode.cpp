@@ -98,15 +98,15 @@ Result<ImageInfo> probe_image(const uint8_t* data, size_t size) {
 
 namespace {
 
-Result<RgbImage> decode_image_impl(const uint8_t* data, size_t size, const DecodeOptions& options) {
-  if (options.max_pixels <= 0) return invalid_argument("DecodeOptions.max_pixels must be positive");
+Result<RgbImage> decode_image_impl(const uint8_t* data, size_t size, const ImageDecodeOptions& options) {
+  if (options.max_pixels <= 0) return invalid_argument("ImageDecodeOptions.max_pixels must be positive");
   MBLIP_ASSIGN_OR_RETURN(ImageInfo info, probe_image(data, size));
   const int64_t pixels = static_cast<int64_t>(info.width) * info.height;
   if (pixels > options.max_pixels) {
     return image_decode_error(std::string(info.format) + " is " + std::to_string(info.width) + "x" +
                               std::to_string(info.height) + " = " + std::to_string(pixels) +
                               " pixels, more than the limit of " + std::to_string(options.max_pixels) +
-                              " (DecodeOptions.max_pixels)");
+                              " (ImageDecodeOptions.max_pixels)");
   }
   const Format f = sniff_format(data, size);
   Result<RgbImage> decoded = image_decode_error("unreachable");
@@ -133,11 +133,11 @@ Result<RgbImage> decode_image_impl(const uint8_t* data, size_t size, const Decod
 }  // namespace
 
 // transformers.image_utils.load_image (+ ImageOps.exif_transpose when asked) then convert("RGB").
-Result<RgbImage> decode_image(const uint8_t* data, size_t size, const DecodeOptions& options) {
+Result<RgbImage> decode_image(const uint8_t* data, size_t size, const ImageDecodeOptions& options) {
   try {
     return decode_image_impl(data, size, options);
   } catch (const std::bad_alloc&) {
-    return out_of_memory("image decode: out of memory (lower DecodeOptions.max_pixels?)");
+    return out_of_memory("image decode: out of memory (lower ImageDecodeOptions.max_pixels?)");
   }
 }
 

@@ -17,7 +17,7 @@ struct RgbImage {
   std::vector<uint8_t> rgb;
 };
 
-struct DecodeOptions {
+struct ImageDecodeOptions {
   // Apply the EXIF Orientation tag like browsers and transformers.image_utils.load_image
   // (ImageOps.exif_transpose). false = what BlipImageProcessor sees from Image.open (mBLIP card).
   bool apply_exif_orientation = true;
@@ -30,7 +30,7 @@ struct DecodeOptions {
 // gray+alpha, palette, RGB, RGBA, interlaced), BMP and GIF (first frame) to RGB as Pillow 9.4's
 // Image.open(f).convert("RGB") does (alpha dropped, palette transparency ignored, 16-bit gray
 // clamped to 0..255, 16-bit colour reduced to the high byte, CMYK via Pillow's formula).
-Result<RgbImage> decode_image(const uint8_t* data, size_t size, const DecodeOptions& options = {});
+Result<RgbImage> decode_image(const uint8_t* data, size_t size, const ImageDecodeOptions& options = {});
 
 // Width/height read from the header only (no pixel decoding). Unknown format -> kImageDecode.
 struct ImageInfo {

@@ -27,16 +27,24 @@ std::string quoted(const std::string& s) {
 }
 
 // Bounds-checked little-endian cursor over the file bytes.
+// `size` is the file's size (the bound every sanity check uses); `avail` <= size bytes are
+// present at `p`. A read beyond `avail` but inside `size` (streaming: the rest has not arrived
+// yet) fails and records in want() how many bytes the parse needs; the caller retries later.
 class Cursor {
  public:
-  Cursor(const uint8_t* p, uint64_t size) : p_(p), size_(size) {}
+  Cursor(const uint8_t* p, uint64_t avail, uint64_t size) : p_(p), avail_(avail), size_(size) {}
   uint64_t pos() const { return pos_; }
   uint64_t remaining() const { return size_ - pos_; }
+  uint64_t want() const { return want_; }
 
-  Status need(uint64_t n, const std::string& what) const {
+  Status need(uint64_t n, const std::string& what) {
     if (n > remaining())
       return model_load_error("GGUF truncated: need " + std::to_string(n) + " bytes for " + what + " at offset " +
                               std::to_string(pos_) + ", file has " + std::to_string(size_) + " bytes");
+    if (n > avail_ - pos_) {
+      want_ = pos_ + n;
+      return model_load_error("GGUF prefix too short for " + what);  // replaced by the caller
+    }
     return Status::Ok();
   }
   Status u32(uint32_t* v, const std::string& what) {
@@ -64,6 +72,7 @@ class Cursor {
     if (n > remaining())
       return model_load_error("GGUF " + what + " length " + std::to_string(n) + " exceeds the " +
                               std::to_string(remaining()) + " bytes left in the file (string length too large)");
+    MBLIP_RETURN_IF_ERROR(need(n, what));
     s->assign(reinterpret_cast<const char*>(p_ + pos_), static_cast<size_t>(n));
     pos_ += n;
     return Status::Ok();
@@ -77,8 +86,10 @@ class Cursor {
     return v;
   }
   const uint8_t* p_;
+  uint64_t avail_;
   uint64_t size_;
   uint64_t pos_ = 0;
+  uint64_t want_ = 0;
 };
 
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::FLOAT64); }
@@ -166,11 +177,43 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open_path(const std::string& path) {
 
 Result<std::unique_ptr<GgufFile>> GgufFile::open(std::unique_ptr<ByteSource> bytes) {
   if (!bytes) return model_load_error("GGUF: no bytes");
-  std::unique_ptr<GgufFile> f(new GgufFile());
   const uint8_t* base = bytes->data();
   const uint64_t size = bytes->size();
   if (size > 0 && !base) return model_load_error("GGUF: null buffer");
-  Cursor c(base, size);
+  uint64_t need = 0;
+  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> f, parse(base, size, size, /*with_data=*/true, &need));
+  f->bytes_ = std::move(bytes);
+  return f;
+}
+
+Result<std::unique_ptr<GgufFile>> GgufFile::parse_header(const uint8_t* data, size_t avail, uint64_t total_size,
+                                                         uint64_t* need) {
+  if (need) *need = 0;
+  if (avail > 0 && !data) return model_load_error("GGUF: null buffer");
+  const uint64_t size = total_size ? total_size : std::numeric_limits<uint64_t>::max();
+  if (avail > size)
+    return model_load_error("GGUF stream has " + std::to_string(avail) + " bytes, more than the declared " +
+                            std::to_string(total_size));
+  uint64_t want = 0;
+  auto r = parse(data, avail, size, /*with_data=*/false, &want);
+  if (want) {  // the prefix ended inside the header: not an error yet
+    if (need) *need = want;
+    return std::unique_ptr<GgufFile>();
+  }
+  return r;
+}
+
+// Shared by open() (whole file: avail == size) and parse_header() (a prefix of a stream). `want`
+// is set (and the returned status is meaningless) when the bytes end inside the header.
+Result<std::unique_ptr<GgufFile>> GgufFile::parse(const uint8_t* base, uint64_t avail, uint64_t size, bool with_data,
+                                                  uint64_t* want) {
+  std::unique_ptr<GgufFile> f(new GgufFile());
+  Cursor c(base, avail, size);
+  struct WantGuard {  // reports the cursor's need for more bytes on every return path
+    Cursor& c;
+    uint64_t* out;
+    ~WantGuard() { *out = c.want(); }
+  } guard{c, want};
 
   // Header: magic, version, tensor count, kv count.
   const uint8_t* magic = nullptr;
@@ -285,7 +328,10 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(std::unique_ptr<ByteSource> byt
   if (!f->tensors_.empty() && data_offset > size)
     return model_load_error("GGUF truncated: data section would start at offset " + std::to_string(data_offset) +
                             ", file has " + std::to_string(size) + " bytes");
-  f->data_offset_ = static_cast<size_t>(std::min<uint64_t>(data_offset, size));
+  const uint64_t data_start = std::min<uint64_t>(data_offset, size);
+  if (data_start > std::numeric_limits<size_t>::max())
+    return model_load_error("GGUF header of " + std::to_string(data_start) + " bytes is too large");
+  f->data_offset_ = static_cast<size_t>(data_start);
   const uint64_t data_size = size - f->data_offset_;
   for (size_t k = 0; k < f->tensors_.size(); ++k) {
     auto& ti = f->tensors_[k];
@@ -294,7 +340,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(std::unique_ptr<ByteSource> byt
       return model_load_error("tensor " + quoted(ti.view.name) + " data [" + std::to_string(ti.offset) + ", +" +
                               std::to_string(nb) + ") extends past the end of the file (data section has " +
                               std::to_string(data_size) + " bytes; file truncated?)");
-    ti.view.data = base + f->data_offset_ + ti.offset;
+    ti.view.data = with_data ? base + f->data_offset_ + ti.offset : nullptr;
     spans.push_back({ti.offset, ti.offset + nb, k});
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
@@ -302,8 +348,6 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(std::unique_ptr<ByteSource> byt
     if (spans[k].begin < spans[k - 1].end)
       return model_load_error("tensors " + quoted(f->tensors_[spans[k - 1].index].view.name) + " and " +
                               quoted(f->tensors_[spans[k].index].view.name) + " overlap in the data section");
-
-  f->bytes_ = std::move(bytes);
   return f;
 }
 

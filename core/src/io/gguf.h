@@ -96,6 +96,12 @@ class GgufFile {
   // Parses and validates header, metadata and tensor infos against the bytes.
   static Result<std::unique_ptr<GgufFile>> open(std::unique_ptr<ByteSource> bytes);
   static Result<std::unique_ptr<GgufFile>> open_path(const std::string& path);
+  // Streaming: parses header, metadata and tensor infos from the first `avail` bytes of a file
+  // of `total_size` bytes (0: unknown), with exactly open()'s validation (the same code). The
+  // result has no bytes (tensor views' data is null; offsets are set). When the bytes end inside
+  // the header it returns a null file and sets *need to the byte count the parse needs next.
+  static Result<std::unique_ptr<GgufFile>> parse_header(const uint8_t* data, size_t avail, uint64_t total_size,
+                                                        uint64_t* need);
 
   uint32_t version() const { return version_; }
   size_t alignment() const { return alignment_; }
@@ -114,10 +120,13 @@ class GgufFile {
   const GgufTensorInfo* tensor(const std::string& name) const;
   // Drops the bytes of a tensor that has been copied/packed (see ByteSource::release).
   void release(const GgufTensorInfo& t);
+  bool has_bytes() const { return bytes_ != nullptr; }  // false for parse_header() results
   const ByteSource& bytes() const { return *bytes_; }
   size_t data_offset() const { return data_offset_; }
 
  private:
+  static Result<std::unique_ptr<GgufFile>> parse(const uint8_t* base, uint64_t avail, uint64_t size, bool with_data,
+                                                 uint64_t* want);
   std::unique_ptr<ByteSource> bytes_;
   uint32_t version_ = 0;
   size_t alignment_ = kGgufDefaultAlignment;

@@ -41,4 +41,8 @@ struct LinearOptions {
 Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, const TensorView* bias,
                                                   const LinearOptions& opts = {});
 
+// Bytes the kernel make_linear builds for an {out, in} weight of `type` will hold (packed
+// weights + bias), for load-time memory checks before any weight is read.
+uint64_t estimate_linear_bytes(DType type, int64_t out, int64_t in, bool bias, const LinearOptions& opts = {});
+
 }  // namespace mblip

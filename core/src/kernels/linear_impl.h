@@ -11,6 +11,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear_reference(const TensorView& we
 #ifdef MBLIP_HAVE_XNNPACK
 // XNNPACK fully-connected operators (f32 / f16 / qd8-f32-qc8w / qc4w / qb4w), packed at creation.
 Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack(const TensorView& weight, const TensorView* bias);
+uint64_t estimate_linear_xnnpack_bytes(DType type, int64_t out, int64_t in);
 #endif
 
 }  // namespace mblip

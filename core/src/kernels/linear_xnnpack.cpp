@@ -55,6 +55,27 @@ int quantize_to(float x, float inv_scale, int lo, int hi) {
   return std::min(hi, std::max(lo, q));
 }
 
+Path path_for(DType type, XnnQ4Mode q4) {
+  switch (type) {
+    case DType::Q8_0: return Path::kQc8w;
+    case DType::Q4_0:
+      return q4 == XnnQ4Mode::kBlockwise ? Path::kQb4w : q4 == XnnQ4Mode::kInt8 ? Path::kQc8w : Path::kQc4w;
+    default: return Path::kF32;
+  }
+}
+
+// Packed bytes per output row (weights + scales + bias): the kernel's memory_bytes() and the
+// load-time estimate.
+size_t packed_row_bytes(Path path, size_t k) {
+  switch (path) {
+    case Path::kF32: return k * 4 + 4;
+    case Path::kQc8w: return k + 12;
+    case Path::kQb4w: return k / 2 + (k / kQBlock) * 2 + 12;
+    case Path::kQc4w: return k / 2 + 12;
+  }
+  return k * 4 + 4;
+}
+
 class XnnpackLinear final : public LinearKernel {
  public:
   XnnpackLinear(Path path, int64_t out, int64_t in) : path_(path) {
@@ -260,19 +281,8 @@ Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView&
   const xnn_status init = xnn_initialize(nullptr);  // idempotent and thread-safe
   if (init != xnn_status_success) return unsupported("XNNPACK is not supported on this CPU");
 
-  Path path = Path::kF32;
-  size_t bytes_per_row = k * 4 + 4;  // packed size estimate (weights + bias)
-  switch (weight.type) {
-    case DType::F32:
-    case DType::F16: break;
-    case DType::Q8_0: path = Path::kQc8w; bytes_per_row = k + 12; break;
-    case DType::Q4_0:
-      path = opts.q4 == XnnQ4Mode::kBlockwise ? Path::kQb4w
-             : opts.q4 == XnnQ4Mode::kInt8    ? Path::kQc8w
-                                              : Path::kQc4w;
-      bytes_per_row = (path == Path::kQc8w ? k : k / 2) + (path == Path::kQb4w ? (k / kQBlock) * 2 : 0) + 12;
-      break;
-  }
+  const Path path = path_for(weight.type, opts.q4);
+  const size_t bytes_per_row = packed_row_bytes(path, k);
   auto kernel = std::make_unique<XnnpackLinear>(path, weight.dim(0), weight.dim(1));
   if (path != Path::kF32) {
     xnn_operator_t cvt = nullptr;
@@ -292,6 +302,11 @@ Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView&
   }
   kernel->set_bytes(n * bytes_per_row);
   return std::unique_ptr<LinearKernel>(std::move(kernel));
+}
+
+uint64_t estimate_linear_xnnpack_bytes(DType type, int64_t out, int64_t in) {
+  const Path path = path_for(type, XnnLinearOptions{}.q4);
+  return static_cast<uint64_t>(std::max<int64_t>(out, 0)) * packed_row_bytes(path, static_cast<size_t>(std::max<int64_t>(in, 0)));
 }
 
 Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack(const TensorView& weight, const TensorView* bias) {

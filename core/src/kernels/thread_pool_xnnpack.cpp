@@ -26,13 +26,18 @@ namespace {
 void run_one(void* ctx, size_t i) { (*static_cast<const std::function<void(size_t)>*>(ctx))(i); }
 }  // namespace
 
-void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
+void ThreadPool::parallel_for_raw(size_t n, TaskFn fn, void* ctx) {
   if (n == 0) return;
   if (!pool_ || n == 1) {
-    for (size_t i = 0; i < n; ++i) fn(i);
+    for (size_t i = 0; i < n; ++i) fn(ctx, i);
     return;
   }
-  pthreadpool_parallelize_1d(pool_, &run_one, const_cast<std::function<void(size_t)>*>(&fn), n, 0);
+  // pthreadpool's task signature is (void*, size_t): the same as TaskFn.
+  pthreadpool_parallelize_1d(pool_, fn, ctx, n, 0);
+}
+
+void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
+  parallel_for_raw(n, &run_one, const_cast<std::function<void(size_t)>*>(&fn));
 }
 
 }  // namespace mblip

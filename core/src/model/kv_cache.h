@@ -23,6 +23,8 @@ class KvCache {
   size_t len() const { return len_; }
   void set_len(size_t len) { len_ = len; }
   size_t inner() const { return inner_; }
+  // Positions per row the buffers hold without growing.
+  size_t capacity() const { return capacity_; }
   // Position 0 of row `row`'s keys/values in `layer`; positions are `inner` floats apart.
   float* k(size_t row, size_t layer) { return rows_[row].data() + (2 * layer) * capacity_ * inner_; }
   float* v(size_t row, size_t layer) { return rows_[row].data() + (2 * layer + 1) * capacity_ * inner_; }

@@ -73,20 +73,20 @@ void T5FeedForward::forward(const float* x, size_t rows, float* y, float* scratc
   wi0.forward(x, rows, h0, pool);
   switch (act) {
     case Act::kRelu: ops::relu(h0, n); break;
-    case Act::kGeluNew: ops::gelu_tanh(h0, n); break;
-    case Act::kGeluErf: ops::gelu_erf(h0, n); break;
+    case Act::kGeluNew: ops::gelu_tanh(h0, n, pool); break;
+    case Act::kGeluErf: ops::gelu_erf(h0, n, pool); break;
   }
   if (gated) {
     float* h1 = scratch + n;
     wi1.forward(x, rows, h1, pool);
-    ops::mul_inplace(h0, h1, n);
+    ops::mul_inplace(h0, h1, n, pool);
   }
   wo.forward(h0, rows, y, pool);
 }
 
 void GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
   fc1.forward(x, rows, scratch, pool);
-  ops::gelu_erf(scratch, rows * static_cast<size_t>(fc1.out_features()));
+  ops::gelu_erf(scratch, rows * static_cast<size_t>(fc1.out_features()), pool);
   fc2.forward(scratch, rows, y, pool);
 }
 

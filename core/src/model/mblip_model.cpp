@@ -2,30 +2,67 @@
 // language_projection -> T5 encoder/decoder), see mblip_model.h.
 #include "model/mblip_model.h"
 
+#include <algorithm>
 #include <string>
 
 namespace mblip {
 
-Result<std::unique_ptr<MBlipModel>> MBlipModel::load(std::unique_ptr<GgufFile> file, const ModelLoadOptions& opts) {
-  if (!file) return invalid_argument("no model file");
-  std::unique_ptr<MBlipModel> m(new MBlipModel());
-  MBLIP_ASSIGN_OR_RETURN(m->cfg_, read_config(*file));
-  MBLIP_RETURN_IF_ERROR(m->cfg_.validate());
-  const ModelConfig& c = m->cfg_;
+Status MBlipModel::load_towers(WeightLoader& w) {
+  const ModelConfig& c = cfg_;
+  MBLIP_ASSIGN_OR_RETURN(vision_, VisionTower::load(w, c.vision));
+  MBLIP_ASSIGN_OR_RETURN(qformer_, QFormer::load(w, c.qformer, c.num_query_tokens));
+  MBLIP_ASSIGN_OR_RETURN(proj_, Projection::load(w, c.qformer.hidden_size, c.text.d_model));
+  MBLIP_ASSIGN_OR_RETURN(shared_, w.embedding("t.emb", c.text.vocab_size, c.text.d_model));
+  MBLIP_ASSIGN_OR_RETURN(encoder_, T5Encoder::load(w, c.text));
+  MBLIP_ASSIGN_OR_RETURN(decoder_, T5Decoder::load(w, c.text, &shared_));
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<MBlipModelBuilder>> MBlipModelBuilder::create(const GgufFile& header,
+                                                                     const ModelLoadOptions& opts) {
+  std::unique_ptr<MBlipModelBuilder> b(new MBlipModelBuilder(header, opts));
+  b->model_.reset(new MBlipModel());
+  MBLIP_ASSIGN_OR_RETURN(b->model_->cfg_, read_config(header));
+  MBLIP_RETURN_IF_ERROR(b->model_->cfg_.validate());
+  const ModelConfig& c = b->model_->cfg_;
+  b->cfg_ = c;
   if (c.qformer.encoder_hidden_size != c.vision.hidden_size)
     return model_load_error("qformer encoder_hidden_size (" + std::to_string(c.qformer.encoder_hidden_size) +
                             ") must equal the vision hidden_size (" + std::to_string(c.vision.hidden_size) + ")");
-  WeightLoader w(*file, opts.linear);
-  MBLIP_ASSIGN_OR_RETURN(m->vision_, VisionTower::load(w, c.vision));
-  MBLIP_ASSIGN_OR_RETURN(m->qformer_, QFormer::load(w, c.qformer, c.num_query_tokens));
-  MBLIP_ASSIGN_OR_RETURN(m->proj_, Projection::load(w, c.qformer.hidden_size, c.text.d_model));
-  MBLIP_ASSIGN_OR_RETURN(m->shared_, w.embedding("t.emb", c.text.vocab_size, c.text.d_model,
-                                                 /*keep=*/c.text.tie_word_embeddings));
-  MBLIP_ASSIGN_OR_RETURN(m->encoder_, T5Encoder::load(w, c.text));
-  MBLIP_ASSIGN_OR_RETURN(m->decoder_, T5Decoder::load(w, c.text, &m->shared_));
-  // Every weight now lives in its kernel: free the file bytes so nothing is held twice.
-  file.reset();
-  return Result<std::unique_ptr<MBlipModel>>(std::move(m));
+  // Planning pass: every name, shape and type is checked now, before any tensor byte is read.
+  MBlipModel plan;
+  plan.cfg_ = c;
+  MBLIP_RETURN_IF_ERROR(plan.load_towers(b->weights_));
+  return b;
+}
+
+Status MBlipModelBuilder::add_file_tensors(GgufFile& file) {
+  std::vector<const GgufTensorInfo*> order;
+  for (const GgufTensorInfo& t : file.tensors()) order.push_back(&t);
+  std::sort(order.begin(), order.end(),
+            [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
+  for (const GgufTensorInfo* t : order) {
+    if (!wants(t->view.name)) continue;
+    MBLIP_RETURN_IF_ERROR(add_tensor(TensorBytes(t->view, [&file, t] { file.release(*t); })));
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<MBlipModel>> MBlipModelBuilder::finish() {
+  if (!model_) return internal_error("MBlipModelBuilder::finish called twice");
+  MBLIP_RETURN_IF_ERROR(weights_.start_collecting());
+  MBLIP_RETURN_IF_ERROR(model_->load_towers(weights_));
+  return std::move(model_);
+}
+
+Result<std::unique_ptr<MBlipModel>> MBlipModel::load(std::unique_ptr<GgufFile> file, const ModelLoadOptions& opts) {
+  if (!file) return invalid_argument("no model file");
+  MBLIP_ASSIGN_OR_RETURN(auto builder, MBlipModelBuilder::create(*file, opts));
+  MBLIP_RETURN_IF_ERROR(builder->add_file_tensors(*file));
+  MBLIP_ASSIGN_OR_RETURN(auto model, builder->finish());
+  builder.reset();
+  file.reset();  // every weight now lives in its kernel: nothing is held twice
+  return Result<std::unique_ptr<MBlipModel>>(std::move(model));
 }
 
 Status MBlipModel::vision(const float* pixels, std::vector<float>& out, ThreadPool& pool) const {

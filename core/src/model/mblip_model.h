@@ -23,11 +23,14 @@ struct ModelLoadOptions {
   LinearOptions linear;  // kernel backend (auto: XNNPACK where built, else the reference)
 };
 
+class MBlipModelBuilder;
+
 class MBlipModel {
  public:
   // Reads the config, builds one LinearKernel per weight and releases each tensor's bytes once
-  // packed. The file (and with it a wasm heap buffer holding the model bytes) is destroyed when
-  // loading ends: read any other metadata (tokenizer) before calling this.
+  // packed (MBlipModelBuilder fed with the file's tensors in file order). The file (and with it
+  // a heap buffer holding the model bytes) is destroyed when loading ends: read any other
+  // metadata (tokenizer) before calling this.
   static Result<std::unique_ptr<MBlipModel>> load(std::unique_ptr<GgufFile> file, const ModelLoadOptions& opts = {});
 
   const ModelConfig& config() const { return cfg_; }
@@ -58,7 +61,10 @@ class MBlipModel {
                                                         size_t capacity = 64) const;
 
  private:
+  friend class MBlipModelBuilder;
   MBlipModel() = default;
+  // Runs every tower's load against `w` (twice per load: planning, then collecting).
+  Status load_towers(WeightLoader& w);
   ModelConfig cfg_;
   VisionTower vision_;
   QFormer qformer_;
@@ -66,6 +72,35 @@ class MBlipModel {
   Embedding shared_;
   T5Encoder encoder_;
   std::unique_ptr<T5Decoder> decoder_;
+};
+
+// Builds an MBlipModel one tensor at a time, so the raw bytes of the whole file never have to
+// be in memory: create() reads the config and checks every weight against the header's tensor
+// infos (no tensor bytes needed); add_tensor() packs each tensor as it arrives (file order) and
+// frees its bytes; finish() assembles the towers. Used by MBlipModel::load (mmap / buffer) and
+// by the streaming loader (api ModelStreamLoader) alike.
+class MBlipModelBuilder {
+ public:
+  // `header` must outlive the builder (its tensor infos are referenced).
+  static Result<std::unique_ptr<MBlipModelBuilder>> create(const GgufFile& header, const ModelLoadOptions& opts = {});
+  const ModelConfig& config() const { return cfg_; }
+  bool wants(const std::string& tensor_name) const { return weights_.wants(tensor_name); }
+  Status add_tensor(TensorBytes bytes) { return weights_.add_tensor(std::move(bytes)); }
+  // Feeds every tensor of a file with bytes in file order, releasing each (mmap: pages dropped).
+  Status add_file_tensors(GgufFile& file);
+  Result<std::unique_ptr<MBlipModel>> finish();
+
+  // Estimated bytes of the built weights, and the largest raw tensor held while building.
+  uint64_t planned_weight_bytes() const { return weights_.planned_bytes(); }
+  uint64_t largest_tensor_bytes() const { return weights_.largest_tensor_bytes(); }
+  uint64_t held_bytes() const { return weights_.held_bytes(); }
+  uint64_t peak_held_bytes() const { return weights_.peak_held_bytes(); }
+
+ private:
+  MBlipModelBuilder(const GgufFile& header, const ModelLoadOptions& opts) : weights_(header, opts.linear) {}
+  ModelConfig cfg_;
+  WeightLoader weights_;
+  std::unique_ptr<MBlipModel> model_;
 };
 
 }  // namespace mblip

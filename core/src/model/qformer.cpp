@@ -48,7 +48,6 @@ Status QFormer::forward(const float* image, size_t image_len, std::vector<float>
   const float eps = static_cast<float>(cfg_.layer_norm_eps);
   std::vector<float> h(nq * d), q(nq * d), k(std::max(nq, image_len) * d), v(std::max(nq, image_len) * d), ctx(nq * d), tmp(nq * d);
   std::vector<float> ffn_scratch(nq * static_cast<size_t>(cfg_.intermediate_size));
-  std::vector<float> attn_scratch(heads * std::max(nq, image_len));
   // Blip2QFormerModel: embedding_output = layernorm(query_embeds)
   ops::layer_norm(query_.data(), nq, d, ln_w_.data(), ln_b_.data(), eps, h.data(), pool);
 
@@ -58,7 +57,10 @@ Status QFormer::forward(const float* image, size_t image_len, std::vector<float>
   a.q_len = nq;
   a.q_stride = a.k_stride = a.v_stride = a.out_stride = d;
   a.scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  a.kv_len = std::max(nq, image_len);  // scratch for the larger of the two
+  std::vector<float> attn_scratch(ops::attention_scratch_floats(a, pool));
   a.scratch = attn_scratch.data();
+  a.scratch_floats = attn_scratch.size();
   // Blip2QFormerAttention: LayerNorm(dense(attention(x, kv)) + x), in place on h.
   auto attend = [&](const Attention& at, const float* kv_src, size_t kv_len) {
     at.q.forward(h.data(), nq, q.data(), pool);

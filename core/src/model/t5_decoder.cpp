@@ -79,12 +79,21 @@ void T5DecoderSession::reserve(size_t m, size_t kv_len) {
   grow(vn_, m * inner);
   grow(ctx_, m * inner);
   grow(ffn_, 2 * m * static_cast<size_t>(c.d_ff));
-  grow(scratch_, heads * std::max(kv_len, enc_len_));
+  // Attention scratch and the position bias for the largest key length this cache holds
+  // without growing, so steady-state steps do not allocate.
+  ops::AttentionArgs a;
+  a.heads = heads;
+  a.head_dim = static_cast<size_t>(c.d_kv);
+  a.q_len = m;
+  a.kv_len = std::max({kv_len, enc_len_, cache_.capacity()});
+  grow(scratch_, ops::attention_scratch_floats(a, pool_));
+  grow(bias_, heads * m * a.kv_len);
 }
 
 Status T5DecoderSession::begin(size_t rows) {
   if (rows == 0) return invalid_argument("decoder begin() needs at least one row");
   cache_.reset(rows);
+  reserve(rows, cache_.capacity());
   return Status::Ok();
 }
 
@@ -113,7 +122,6 @@ Status T5DecoderSession::run(size_t q_len, const int32_t* tokens, float* logits)
   const size_t pos0 = cache_.len(), kv_len = pos0 + q_len;
   cache_.ensure_capacity(kv_len);
   reserve(m, kv_len);
-  if (bias_.size() < heads * q_len * kv_len) bias_.resize(heads * q_len * kv_len);
   ThreadPool& pool = pool_;
 
   // Token embeddings (unscaled), then the causal relative bias for positions pos0.. (compute_bias
@@ -134,6 +142,7 @@ Status T5DecoderSession::run(size_t q_len, const int32_t* tokens, float* logits)
   sa.causal = true;
   sa.causal_offset = pos0;
   sa.scratch = scratch_.data();
+  sa.scratch_floats = scratch_.size();
   ops::AttentionArgs ca = sa;
   ca.kv_len = enc_len_;
   ca.bias = nullptr;
@@ -155,7 +164,7 @@ Status T5DecoderSession::run(size_t q_len, const int32_t* tokens, float* logits)
       ops::attention(q_.data() + r * q_len * inner, kc, vc, ctx_.data() + r * q_len * inner, sa, pool);
     }
     l.sa.o.forward(ctx_.data(), m, tmp_.data(), pool);
-    ops::add_inplace(h_.data(), tmp_.data(), m * d);
+    ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
     // Cross-attention to the encoder output (no position bias; padded prompt keys masked).
     ops::rms_norm(h_.data(), m, d, l.ca_ln.data(), eps, x_.data(), pool);
     l.ca.q.forward(x_.data(), m, q_.data(), pool);
@@ -163,11 +172,11 @@ Status T5DecoderSession::run(size_t q_len, const int32_t* tokens, float* logits)
       ops::attention(q_.data() + r * q_len * inner, cross_k_[li].data(), cross_v_[li].data(),
                      ctx_.data() + r * q_len * inner, ca, pool);
     l.ca.o.forward(ctx_.data(), m, tmp_.data(), pool);
-    ops::add_inplace(h_.data(), tmp_.data(), m * d);
+    ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
     // Feed-forward.
     ops::rms_norm(h_.data(), m, d, l.ffn_ln.data(), eps, x_.data(), pool);
     l.ffn.forward(x_.data(), m, tmp_.data(), ffn_.data(), pool);
-    ops::add_inplace(h_.data(), tmp_.data(), m * d);
+    ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
   }
   cache_.set_len(kv_len);
   ops::rms_norm(h_.data(), m, d, dec_.final_ln_.data(), eps, x_.data(), pool);

@@ -34,7 +34,7 @@ Status T5Encoder::forward(const float* embeds, size_t len, const float* mask01, 
   const size_t dk = static_cast<size_t>(cfg_.d_kv), inner = heads * dk;
   const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
   std::vector<float> h(embeds, embeds + len * d), x(len * d), q(len * inner), k(len * inner), v(len * inner),
-      ctx(len * inner), tmp(len * d), ffn_scratch(2 * len * static_cast<size_t>(cfg_.d_ff)), scratch(heads * len);
+      ctx(len * inner), tmp(len * d), ffn_scratch(2 * len * static_cast<size_t>(cfg_.d_ff));
   // Position bias (one table for the stack, computed once, added in every layer) and key mask.
   std::vector<float> bias(heads * len * len);
   bias_.compute(len, len, 0, bias.data());
@@ -51,7 +51,9 @@ Status T5Encoder::forward(const float* embeds, size_t len, const float* mask01, 
   a.bias_head_stride = len * len;
   a.bias_row_stride = len;
   a.key_mask = mask01 ? mask.data() : nullptr;
+  std::vector<float> scratch(ops::attention_scratch_floats(a, pool));
   a.scratch = scratch.data();
+  a.scratch_floats = scratch.size();
   for (const Layer& l : layers_) {
     ops::rms_norm(h.data(), len, d, l.sa_ln.data(), eps, x.data(), pool);
     l.sa.q.forward(x.data(), len, q.data(), pool);
@@ -59,10 +61,10 @@ Status T5Encoder::forward(const float* embeds, size_t len, const float* mask01, 
     l.sa.v.forward(x.data(), len, v.data(), pool);
     ops::attention(q.data(), k.data(), v.data(), ctx.data(), a, pool);
     l.sa.o.forward(ctx.data(), len, tmp.data(), pool);
-    ops::add_inplace(h.data(), tmp.data(), len * d);
+    ops::add_inplace(h.data(), tmp.data(), len * d, pool);
     ops::rms_norm(h.data(), len, d, l.ffn_ln.data(), eps, x.data(), pool);
     l.ffn.forward(x.data(), len, tmp.data(), ffn_scratch.data(), pool);
-    ops::add_inplace(h.data(), tmp.data(), len * d);
+    ops::add_inplace(h.data(), tmp.data(), len * d, pool);
   }
   out.resize(len * d);
   ops::rms_norm(h.data(), len, d, final_ln_.data(), eps, out.data(), pool);

@@ -52,11 +52,10 @@ Status VisionTower::forward(const float* pixels, std::vector<float>& out, Thread
   std::vector<float> h(n * d);
   for (size_t i = 0; i < d; ++i) h[i] = cls_[i];  // class token first
   patch_.forward(patches.data(), n - 1, h.data() + d, pool);
-  ops::add_inplace(h.data(), pos_.data(), n * d);
+  ops::add_inplace(h.data(), pos_.data(), n * d, pool);
 
   std::vector<float> x(n * d), qkv(n * 3 * d), ctx(n * d), tmp(n * d);
   std::vector<float> mlp_scratch(n * static_cast<size_t>(cfg_.intermediate_size));
-  std::vector<float> attn_scratch(heads * n);
   ops::AttentionArgs a;
   a.heads = heads;
   a.head_dim = dh;
@@ -64,17 +63,19 @@ Status VisionTower::forward(const float* pixels, std::vector<float>& out, Thread
   a.q_stride = a.k_stride = a.v_stride = 3 * d;
   a.out_stride = d;
   a.scale = 1.0f / std::sqrt(static_cast<float>(dh));  // head_dim ** -0.5
+  std::vector<float> attn_scratch(ops::attention_scratch_floats(a, pool));
   a.scratch = attn_scratch.data();
+  a.scratch_floats = attn_scratch.size();
   for (const Layer& l : layers_) {
     // Blip2EncoderLayer: pre-LN self-attention and MLP, each with a residual.
     ops::layer_norm(h.data(), n, d, l.ln1_w.data(), l.ln1_b.data(), eps, x.data(), pool);
     l.qkv.forward(x.data(), n, qkv.data(), pool);  // per token: [q (H x dh) | k | v]
     ops::attention(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ctx.data(), a, pool);
     l.proj.forward(ctx.data(), n, tmp.data(), pool);
-    ops::add_inplace(h.data(), tmp.data(), n * d);
+    ops::add_inplace(h.data(), tmp.data(), n * d, pool);
     ops::layer_norm(h.data(), n, d, l.ln2_w.data(), l.ln2_b.data(), eps, x.data(), pool);
     l.mlp.forward(x.data(), n, tmp.data(), mlp_scratch.data(), pool);
-    ops::add_inplace(h.data(), tmp.data(), n * d);
+    ops::add_inplace(h.data(), tmp.data(), n * d, pool);
   }
   out.resize(n * d);
   ops::layer_norm(h.data(), n, d, post_w_.data(), post_b_.data(), eps, out.data(), pool);

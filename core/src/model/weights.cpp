@@ -1,6 +1,7 @@
-// WeightLoader and Embedding (see weights.h).
+// WeightLoader (plan -> per-tensor build -> collect), TensorBytes and Embedding (see weights.h).
 #include "model/weights.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "io/quant.h"
@@ -20,8 +21,59 @@ Status Embedding::lookup(int64_t id, float* out) const {
   return Status::Ok();
 }
 
+// ---- TensorBytes ----------------------------------------------------------------------------
+
+TensorBytes::TensorBytes(TensorView view, std::unique_ptr<uint8_t[]> owned)
+    : view_(std::move(view)), owned_(std::move(owned)) {
+  view_.data = owned_.get();
+}
+
+TensorBytes::TensorBytes(TensorBytes&& o) noexcept
+    : view_(std::move(o.view_)), on_release_(std::move(o.on_release_)), owned_(std::move(o.owned_)) {
+  o.on_release_ = nullptr;
+  o.view_.data = nullptr;
+}
+
+TensorBytes& TensorBytes::operator=(TensorBytes&& o) noexcept {
+  if (this != &o) {
+    release();
+    view_ = std::move(o.view_);
+    on_release_ = std::move(o.on_release_);
+    owned_ = std::move(o.owned_);
+    o.on_release_ = nullptr;
+    o.view_.data = nullptr;
+  }
+  return *this;
+}
+
+void TensorBytes::release() {
+  if (on_release_) {
+    auto f = std::move(on_release_);
+    on_release_ = nullptr;
+    f();
+  }
+  owned_.reset();
+  view_.data = nullptr;
+}
+
+// ---- WeightLoader ---------------------------------------------------------------------------
+
+struct WeightLoader::Request {
+  enum Kind { kLinear, kFloats, kEmbedding } kind;
+  std::string name, bias;  // inputs (bias "" = none)
+  int64_t out = 0, in = 0;  // linear view; embedding rows/cols
+  std::vector<int64_t> shape;  // floats
+  bool built = false;
+  std::unique_ptr<LinearKernel> kernel;
+  std::vector<float> floats;
+  Embedding embedding;
+};
+
+WeightLoader::WeightLoader(const GgufFile& header, const LinearOptions& opts) : header_(header), opts_(opts) {}
+WeightLoader::~WeightLoader() = default;
+
 Result<const GgufTensorInfo*> WeightLoader::find(const std::string& name, const std::vector<int64_t>* shape) const {
-  const GgufTensorInfo* t = file_.tensor(name);
+  const GgufTensorInfo* t = header_.tensor(name);
   if (!t) return model_load_error("tensor '" + name + "' is missing from the model file");
   if (shape && t->view.shape != *shape)
     return model_load_error("tensor '" + name + "' has shape " + shape_str(t->view.shape) + ", expected " +
@@ -29,63 +81,157 @@ Result<const GgufTensorInfo*> WeightLoader::find(const std::string& name, const 
   return t;
 }
 
-Result<ops::Linear> WeightLoader::linear(const std::string& wn, const std::string& bn, int64_t out, int64_t in,
-                                              bool keep) {
+// Collecting: the next recorded request, which must be the same call as when planning.
+Result<WeightLoader::Request*> WeightLoader::next(const char* kind, const std::string& name) {
+  if (phase_ != Phase::kCollect) return internal_error("weights requested while they are being built");
+  if (collect_next_ >= requests_.size() || requests_[collect_next_].name != name)
+    return internal_error(std::string("model load: ") + kind + " '" + name +
+                          "' was requested in a different order than planned");
+  Request* r = &requests_[collect_next_++];
+  if (!r->built) return internal_error("weight '" + name + "' was never built");
+  return r;
+}
+
+Result<ops::Linear> WeightLoader::linear(const std::string& wn, const std::string& bn, int64_t out, int64_t in) {
+  if (phase_ == Phase::kCollect) {
+    MBLIP_ASSIGN_OR_RETURN(Request * r, next("linear", wn));
+    return ops::Linear(std::move(r->kernel));
+  }
   MBLIP_ASSIGN_OR_RETURN(const GgufTensorInfo* w, find(wn, nullptr));
-  TensorView view = w->view;
+  const TensorView& view = w->view;
   int64_t rest = 1;
   for (size_t i = 1; i < view.shape.size(); ++i) rest *= view.shape[i];
   if (view.shape.size() < 2 || view.shape[0] != out || rest != in)
     return model_load_error("tensor '" + wn + "' has shape " + shape_str(view.shape) + ", expected (" +
                             std::to_string(out) + ", " + std::to_string(in) + ")");
-  view.shape = {out, in};
-  const TensorView* bias = nullptr;
   if (!bn.empty()) {
     const std::vector<int64_t> bs = {out};
     MBLIP_ASSIGN_OR_RETURN(const GgufTensorInfo* b, find(bn, &bs));
     if (b->view.type != DType::F32) return model_load_error("bias '" + bn + "' must be f32");
-    bias = &b->view;
+    largest_tensor_ = std::max<uint64_t>(largest_tensor_, b->view.nbytes);
   }
-  MBLIP_ASSIGN_OR_RETURN(auto kernel, make_linear(view, bias, opts_));
-  if (!keep) {
-    file_.release(*w);
-    if (!bn.empty()) release(bn);
-  }
-  return ops::Linear(std::move(kernel));
+  Request r{Request::kLinear, wn, bn, out, in, {}, false, nullptr, {}, {}};
+  planned_bytes_ += estimate_linear_bytes(view.type, out, in, !bn.empty(), opts_);
+  largest_tensor_ = std::max<uint64_t>(largest_tensor_, view.nbytes);
+  users_[wn].push_back(requests_.size());
+  if (!bn.empty()) users_[bn].push_back(requests_.size());
+  requests_.push_back(std::move(r));
+  return ops::Linear();
 }
 
 Result<std::vector<float>> WeightLoader::floats(const std::string& name, const std::vector<int64_t>& shape) {
+  if (phase_ == Phase::kCollect) {
+    MBLIP_ASSIGN_OR_RETURN(Request * r, next("tensor", name));
+    return std::move(r->floats);
+  }
   MBLIP_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, &shape));
   const TensorView& v = t->view;
   if (v.type != DType::F32 && v.type != DType::F16)
     return model_load_error("tensor '" + name + "' must be f32 or f16, not " + dtype_name(v.type));
-  const int64_t n = v.numel();
-  MBLIP_ASSIGN_OR_RETURN(size_t nb, dtype_bytes(v.type, n));
-  if (!v.data || v.nbytes != nb) return model_load_error("tensor '" + name + "' has a wrong byte size");
-  std::vector<float> out(static_cast<size_t>(n));
-  if (v.type == DType::F32)
-    std::memcpy(out.data(), v.data, nb);
-  else
-    dequantize_row(v.type, v.data, out.data(), n);
-  file_.release(*t);
-  return out;
+  MBLIP_ASSIGN_OR_RETURN(size_t nb, dtype_bytes(v.type, v.numel()));
+  if (v.nbytes != nb) return model_load_error("tensor '" + name + "' has a wrong byte size");
+  planned_bytes_ += 4 * static_cast<uint64_t>(v.numel());
+  largest_tensor_ = std::max<uint64_t>(largest_tensor_, v.nbytes);
+  users_[name].push_back(requests_.size());
+  requests_.push_back(Request{Request::kFloats, name, "", 0, 0, shape, false, nullptr, {}, {}});
+  return std::vector<float>();
 }
 
-Result<Embedding> WeightLoader::embedding(const std::string& name, int64_t rows, int64_t cols, bool keep) {
+Result<Embedding> WeightLoader::embedding(const std::string& name, int64_t rows, int64_t cols) {
+  if (phase_ == Phase::kCollect) {
+    MBLIP_ASSIGN_OR_RETURN(Request * r, next("embedding", name));
+    return std::move(r->embedding);
+  }
   const std::vector<int64_t> shape = {rows, cols};
   MBLIP_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, &shape));
   const TensorView& v = t->view;
   auto rb = dtype_bytes(v.type, cols);
   if (!rb.ok()) return model_load_error("embedding '" + name + "': " + rb.status().message());
-  if (!v.data || v.nbytes != rb.value() * static_cast<size_t>(rows))
+  if (v.nbytes != rb.value() * static_cast<size_t>(rows))
     return model_load_error("embedding '" + name + "' has a wrong byte size");
-  Embedding e(v.type, rows, cols, std::vector<uint8_t>(v.data, v.data + v.nbytes), rb.value());
-  if (!keep) file_.release(*t);
-  return e;
+  planned_bytes_ += v.nbytes;
+  largest_tensor_ = std::max<uint64_t>(largest_tensor_, v.nbytes);
+  users_[name].push_back(requests_.size());
+  requests_.push_back(Request{Request::kEmbedding, name, "", rows, cols, {}, false, nullptr, {}, {}});
+  return Embedding();
 }
 
-void WeightLoader::release(const std::string& name) {
-  if (const GgufTensorInfo* t = file_.tensor(name)) file_.release(*t);
+bool WeightLoader::wants(const std::string& name) const {
+  return phase_ != Phase::kCollect && users_.count(name) && !arrived_.count(name) && remaining_uses_.count(name) == 0;
+}
+
+Status WeightLoader::build(Request& r) {
+  const TensorView& v = arrived_.at(r.name).view();
+  switch (r.kind) {
+    case Request::kLinear: {
+      TensorView w = v;
+      w.shape = {r.out, r.in};
+      const TensorView* bias = r.bias.empty() ? nullptr : &arrived_.at(r.bias).view();
+      MBLIP_ASSIGN_OR_RETURN(r.kernel, make_linear(w, bias, opts_));
+      break;
+    }
+    case Request::kFloats: {
+      const int64_t n = v.numel();
+      if (!v.data) return model_load_error("tensor '" + r.name + "' has no data");
+      r.floats.resize(static_cast<size_t>(n));
+      if (v.type == DType::F32)
+        std::memcpy(r.floats.data(), v.data, v.nbytes);
+      else
+        dequantize_row(v.type, v.data, r.floats.data(), n);
+      break;
+    }
+    case Request::kEmbedding: {
+      MBLIP_ASSIGN_OR_RETURN(size_t rb, dtype_bytes(v.type, r.in));
+      if (!v.data) return model_load_error("embedding '" + r.name + "' has no data");
+      r.embedding = Embedding(v.type, r.out, r.in, std::vector<uint8_t>(v.data, v.data + v.nbytes), rb);
+      break;
+    }
+  }
+  r.built = true;
+  return Status::Ok();
+}
+
+Status WeightLoader::add_tensor(TensorBytes bytes) {
+  if (phase_ == Phase::kCollect) return internal_error("tensor bytes arrived after the model was assembled");
+  phase_ = Phase::kBuild;
+  const std::string name = bytes.view().name;
+  auto users = users_.find(name);
+  if (users == users_.end()) return Status::Ok();  // not used by this model: released on return
+  if (arrived_.count(name) || remaining_uses_.count(name))
+    return model_load_error("tensor '" + name + "' was delivered twice");
+  const GgufTensorInfo* info = header_.tensor(name);
+  if (!info || bytes.view().nbytes != info->view.nbytes || !bytes.view().data)
+    return internal_error("tensor '" + name + "' arrived with the wrong size");
+  held_bytes_ += bytes.view().nbytes;
+  peak_held_ = std::max(peak_held_, held_bytes_);
+  remaining_uses_[name] = users->second.size();
+  arrived_.emplace(name, std::move(bytes));
+  for (size_t idx : users->second) {
+    Request& r = requests_[idx];
+    if (r.built || !arrived_.count(r.name) || (!r.bias.empty() && !arrived_.count(r.bias))) continue;
+    MBLIP_RETURN_IF_ERROR(build(r));
+    for (const std::string* in : {&r.name, &r.bias}) {  // drop inputs nothing else waits for
+      if (in->empty()) continue;
+      if (--remaining_uses_[*in] == 0) {
+        auto it = arrived_.find(*in);
+        held_bytes_ -= it->second.view().nbytes;
+        arrived_.erase(it);  // releases: mmap pages dropped / stream buffer freed
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status WeightLoader::start_collecting() {
+  for (const Request& r : requests_)
+    if (!r.built)
+      return model_load_error("tensor '" + (arrived_.count(r.name) ? r.bias : r.name) +
+                              "' never arrived (model file truncated?)");
+  arrived_.clear();
+  held_bytes_ = 0;
+  phase_ = Phase::kCollect;
+  collect_next_ = 0;
+  return Status::Ok();
 }
 
 }  // namespace mblip

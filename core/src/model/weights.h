@@ -1,7 +1,10 @@
-// Weight lookup for the model towers: finds GGUF tensors by name (tensor_names.h), checks
-// shapes against the config, builds LinearKernels / f32 vectors and releases file bytes.
+// Weights for the model towers, built one tensor at a time: the towers' load functions run twice
+// against a WeightLoader, first to plan (check names/shapes/types against the GGUF tensor infos
+// and record each request), then, after every tensor's bytes went through add_tensor(), to collect.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,26 +34,80 @@ class Embedding {
   size_t row_bytes_ = 0;
 };
 
-class WeightLoader {
+// The bytes of one tensor handed to the weights layer (view.data). They stay valid until
+// release() or destruction, which runs the owner's release hook (mmap: drop the pages; stream:
+// free the buffer). Move-only.
+class TensorBytes {
  public:
-  WeightLoader(GgufFile& file, const LinearOptions& opts) : file_(file), opts_(opts) {}
-
-  // Linear weight {out, in} (any stored type; higher-rank weights such as the patch conv are
-  // viewed as {shape[0], rest}) and optional f32 bias {out} (bias_name "" = none).
-  // The tensors' file bytes are released afterwards unless `keep` (another user follows).
-  Result<ops::Linear> linear(const std::string& weight_name, const std::string& bias_name, int64_t out, int64_t in,
-                             bool keep = false);
-  // A float vector of the given shape (f32 or f16 stored).
-  Result<std::vector<float>> floats(const std::string& name, const std::vector<int64_t>& shape);
-  Result<Embedding> embedding(const std::string& name, int64_t rows, int64_t cols, bool keep = false);
-  // Releases the bytes of a tensor (after every use of it is built).
-  void release(const std::string& name);
-  bool has(const std::string& name) const { return file_.tensor(name) != nullptr; }
+  TensorBytes(TensorView view, std::function<void()> on_release)
+      : view_(std::move(view)), on_release_(std::move(on_release)) {}
+  // Owns a buffer of view.nbytes bytes allocated with new uint8_t[] (streaming).
+  TensorBytes(TensorView view, std::unique_ptr<uint8_t[]> owned);
+  TensorBytes(TensorBytes&& o) noexcept;
+  TensorBytes& operator=(TensorBytes&& o) noexcept;
+  TensorBytes(const TensorBytes&) = delete;
+  TensorBytes& operator=(const TensorBytes&) = delete;
+  ~TensorBytes() { release(); }
+  const TensorView& view() const { return view_; }
+  void release();
 
  private:
+  TensorView view_;
+  std::function<void()> on_release_;
+  std::unique_ptr<uint8_t[]> owned_;
+};
+
+class WeightLoader {
+ public:
+  // Starts in the planning phase against the header's tensor infos (no tensor bytes needed).
+  WeightLoader(const GgufFile& header, const LinearOptions& opts);
+  ~WeightLoader();
+
+  // --- the towers' interface (both phases) ---
+  // Linear weight {out, in} (any stored type; higher-rank weights such as the patch conv are
+  // viewed as {shape[0], rest}) and optional f32 bias {out} (bias_name "" = none).
+  // Planning: checks and records, returns an empty Linear. Collecting: the built kernel.
+  Result<ops::Linear> linear(const std::string& weight_name, const std::string& bias_name, int64_t out, int64_t in);
+  // A float vector of the given shape (f32 or f16 stored). Planning returns an empty vector.
+  Result<std::vector<float>> floats(const std::string& name, const std::vector<int64_t>& shape);
+  Result<Embedding> embedding(const std::string& name, int64_t rows, int64_t cols);
+  bool has(const std::string& name) const { return header_.tensor(name) != nullptr; }
+
+  // --- between the two phases: tensor bytes, in any order (file order keeps memory low) ---
+  // True when a recorded request reads this tensor (others need not be read at all).
+  bool wants(const std::string& name) const;
+  // Builds every request whose inputs have all arrived (kernels pack, vectors copy) and releases
+  // each tensor's bytes as soon as nothing else needs them. A weight whose bias comes later in
+  // the file is held until the bias arrives.
+  Status add_tensor(TensorBytes bytes);
+  // Ends the build: every request must be complete. The towers' load functions then run again
+  // and receive the built weights, in the order they were requested.
+  Status start_collecting();
+
+  // Estimated bytes of everything built (packed kernels, float vectors, embeddings).
+  uint64_t planned_bytes() const { return planned_bytes_; }
+  // Largest single tensor a request reads (raw bytes held while it is built).
+  uint64_t largest_tensor_bytes() const { return largest_tensor_; }
+  // Raw tensor bytes currently held by add_tensor and the most ever held at once.
+  uint64_t held_bytes() const { return held_bytes_; }
+  uint64_t peak_held_bytes() const { return peak_held_; }
+
+ private:
+  struct Request;
+  enum class Phase { kPlan, kBuild, kCollect };
   Result<const GgufTensorInfo*> find(const std::string& name, const std::vector<int64_t>* shape) const;
-  GgufFile& file_;
+  Status build(Request& r);
+  Result<Request*> next(const char* kind, const std::string& name);
+
+  const GgufFile& header_;
   LinearOptions opts_;
+  Phase phase_ = Phase::kPlan;
+  std::vector<Request> requests_;
+  std::map<std::string, std::vector<size_t>> users_;  // tensor name -> requests reading it
+  std::map<std::string, TensorBytes> arrived_;        // tensors still needed by a pending request
+  std::map<std::string, size_t> remaining_uses_;
+  size_t collect_next_ = 0;
+  uint64_t planned_bytes_ = 0, largest_tensor_ = 0, held_bytes_ = 0, peak_held_ = 0;
 };
 
 std::string shape_str(const std::vector<int64_t>& s);

@@ -1,66 +1,155 @@
 // Multi-head attention (see ops.h): scores, additive bias/masks, softmax, weighted sum of V.
-// Mirrors the core of Blip2Attention, Blip2QFormerSelfAttention and T5Attention. One task per
-// head, rows in order, so results do not depend on the thread count.
+// Mirrors the core of Blip2Attention, Blip2QFormerSelfAttention and T5Attention. Both products
+// (Q K^T and P V) run as small register-blocked GEMMs (4 query rows x 8 columns, ops/simd.h
+// vectors) over per-head copies of K (transposed) and V (padded). Heads are split over the pool
+// in contiguous groups; every head is computed the same way whichever group it falls in, so
+// results do not depend on the thread count. ref::attention (ops_ref.cpp) is the scalar version.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "ops/ops.h"
+#include "ops/simd.h"
 
 namespace mblip {
 namespace ops {
 namespace {
 
-// Dot product with 8 independent partial sums (vectorizes without -ffast-math).
-inline float dot(const float* a, const float* b, size_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (size_t l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
+using simd::v4f;
+constexpr size_t kRows = 4;  // query rows per block
+constexpr size_t kCols = 8;  // output columns per micro-kernel call
+
+size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+struct HeadLayout {
+  size_t kvp, dhp, kt, vp, s, o, total;
+};
+
+HeadLayout layout(const AttentionArgs& a) {
+  HeadLayout l;
+  l.kvp = round_up(std::max<size_t>(a.kv_len, 1), kCols);
+  l.dhp = round_up(std::max<size_t>(a.head_dim, 1), kCols);
+  l.kt = 0;                          // head_dim x kvp: K transposed, zero-padded columns
+  l.vp = l.kt + a.head_dim * l.kvp;  // kv_len x dhp: V, zero-padded columns
+  l.s = l.vp + a.kv_len * l.dhp;     // kRows x kvp: scores / probabilities
+  l.o = l.s + kRows * l.kvp;         // kRows x dhp: output block
+  l.total = l.o + kRows * l.dhp;
+  return l;
+}
+
+size_t groups_for(const AttentionArgs& a, const ThreadPool& pool) {
+  return std::max<size_t>(1, std::min(a.heads, static_cast<size_t>(pool.threads())));
+}
+
+// c[r][0..8) = sum_k a[r][k * a_step] * b[k * ldb + 0..8) for 4 rows (a[r] row pointers).
+inline void micro_4x8(const float* const a[kRows], const float* b, size_t ldb, size_t kdim, float* c,
+                      size_t ldc) {
+  v4f c00 = simd::splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+  for (size_t k = 0; k < kdim; ++k) {
+    const v4f b0 = simd::load(b + k * ldb), b1 = simd::load(b + k * ldb + 4);
+    v4f x = simd::splat(a0[k]);
+    c00 += x * b0;
+    c01 += x * b1;
+    x = simd::splat(a1[k]);
+    c10 += x * b0;
+    c11 += x * b1;
+    x = simd::splat(a2[k]);
+    c20 += x * b0;
+    c21 += x * b1;
+    x = simd::splat(a3[k]);
+    c30 += x * b0;
+    c31 += x * b1;
+  }
+  simd::store(c, c00);
+  simd::store(c + 4, c01);
+  simd::store(c + ldc, c10);
+  simd::store(c + ldc + 4, c11);
+  simd::store(c + 2 * ldc, c20);
+  simd::store(c + 2 * ldc + 4, c21);
+  simd::store(c + 3 * ldc, c30);
+  simd::store(c + 3 * ldc + 4, c31);
+}
+
+void run_head(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a, size_t h,
+              const HeadLayout& L, float* ws) {
+  const size_t dh = a.head_dim, kv = a.kv_len;
+  float* kt = ws + L.kt;
+  float* vp = ws + L.vp;
+  float* s = ws + L.s;
+  float* o = ws + L.o;
+  // Per-head copies: K^T (dh x kvp) and V (kv x dhp), zero padding.
+  for (size_t d = 0; d < dh; ++d) std::fill(kt + d * L.kvp + kv, kt + (d + 1) * L.kvp, 0.0f);
+  for (size_t j = 0; j < kv; ++j) {
+    const float* kj = k + j * a.k_stride + h * dh;
+    for (size_t d = 0; d < dh; ++d) kt[d * L.kvp + j] = kj[d];
+    const float* vj = v + j * a.v_stride + h * dh;
+    std::copy(vj, vj + dh, vp + j * L.dhp);
+    std::fill(vp + j * L.dhp + dh, vp + (j + 1) * L.dhp, 0.0f);
+  }
+  for (size_t i0 = 0; i0 < a.q_len; i0 += kRows) {
+    const size_t rows = std::min(kRows, a.q_len - i0);
+    size_t n[kRows];
+    const float* qa[kRows];
+    size_t nmax = 0;
+    for (size_t r = 0; r < kRows; ++r) {
+      const size_t i = i0 + std::min(r, rows - 1);  // padding rows repeat the last real row
+      n[r] = kv;
+      if (a.causal && i + a.causal_offset + 1 < n[r]) n[r] = i + a.causal_offset + 1;  // keys beyond are masked
+      qa[r] = q + i * a.q_stride + h * dh;
+      nmax = std::max(nmax, n[r]);
+    }
+    // Scores S = Q K^T for the block's keys [0, nmax).
+    const size_t ncols = round_up(nmax, kCols);
+    for (size_t j0 = 0; j0 < ncols; j0 += kCols) micro_4x8(qa, kt + j0, L.kvp, dh, s + j0, L.kvp);
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t i = i0 + r;
+      float* sr = s + r * L.kvp;
+      for (size_t j = 0; j < n[r]; ++j) sr[j] *= a.scale;
+      if (a.bias) {
+        const float* b = a.bias + h * a.bias_head_stride + i * a.bias_row_stride;
+        for (size_t j = 0; j < n[r]; ++j) sr[j] += b[j];
+      }
+      if (a.key_mask)
+        for (size_t j = 0; j < n[r]; ++j) sr[j] += a.key_mask[j];
+      // Causally masked keys get probability exactly 0 (exp(lowest - max) underflows to 0 in HF
+      // as well): left out of the softmax, zero weight in P V.
+      softmax(sr, 1, n[r]);
+      std::fill(sr + n[r], sr + nmax, 0.0f);
+    }
+    const float* pa[kRows];
+    for (size_t r = 0; r < kRows; ++r) pa[r] = s + std::min(r, rows - 1) * L.kvp;
+    // O = P V over keys [0, nmax).
+    for (size_t d0 = 0; d0 < L.dhp; d0 += kCols) micro_4x8(pa, vp + d0, L.dhp, nmax, o + d0, L.dhp);
+    for (size_t r = 0; r < rows; ++r) std::copy(o + r * L.dhp, o + r * L.dhp + dh, out + (i0 + r) * a.out_stride + h * dh);
+  }
 }
 
 }  // namespace
 
+size_t attention_scratch_floats(const AttentionArgs& a, const ThreadPool& pool) {
+  return groups_for(a, pool) * layout(a).total;
+}
+
 void attention(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a,
                ThreadPool& pool) {
+  if (a.heads == 0 || a.q_len == 0 || a.kv_len == 0 || a.head_dim == 0) return;
+  const HeadLayout L = layout(a);
+  const size_t groups = groups_for(a, pool);
   std::vector<float> own;
   float* scratch = a.scratch;
-  if (!scratch) {
-    own.resize(a.heads * a.kv_len);
+  if (!scratch || a.scratch_floats < groups * L.total) {
+    own.resize(groups * L.total);
     scratch = own.data();
   }
-  const size_t dh = a.head_dim;
-  auto run_head = [&](size_t h) {
-    float* s = scratch + h * a.kv_len;
-    for (size_t i = 0; i < a.q_len; ++i) {
-      const float* qi = q + i * a.q_stride + h * dh;
-      size_t n = a.kv_len;
-      if (a.causal && i + a.causal_offset + 1 < n) n = i + a.causal_offset + 1;  // keys beyond are masked
-      for (size_t j = 0; j < n; ++j) s[j] = dot(qi, k + j * a.k_stride + h * dh, dh) * a.scale;
-      if (a.bias) {
-        const float* b = a.bias + h * a.bias_head_stride + i * a.bias_row_stride;
-        for (size_t j = 0; j < n; ++j) s[j] += b[j];
-      }
-      if (a.key_mask)
-        for (size_t j = 0; j < n; ++j) s[j] += a.key_mask[j];
-      // Causally masked keys get probability exactly 0 (exp(lowest - max) underflows to 0 in
-      // HF as well), so they are simply left out.
-      softmax(s, 1, n);
-      float* o = out + i * a.out_stride + h * dh;
-      for (size_t d = 0; d < dh; ++d) o[d] = 0.0f;
-      for (size_t j = 0; j < n; ++j) {
-        const float p = s[j];
-        const float* vj = v + j * a.v_stride + h * dh;
-        for (size_t d = 0; d < dh; ++d) o[d] += p * vj[d];
-      }
-    }
+  auto run_group = [&](size_t g) {
+    const size_t h0 = g * a.heads / groups, h1 = (g + 1) * a.heads / groups;
+    for (size_t h = h0; h < h1; ++h) run_head(q, k, v, out, a, h, L, scratch + g * L.total);
   };
-  if (a.heads == 1) {
-    run_head(0);
+  if (groups == 1) {
+    run_group(0);
   } else {
-    pool.parallel_for(a.heads, run_head);
+    pool.parallel_for(groups, run_group);
   }
 }
 

@@ -1,6 +1,6 @@
 // Model-facing ops over float32 activations: linear (over a LinearKernel), norms, activations,
-// softmax, residual add and multi-head attention. No ISA code and no BLIP-2 knowledge here;
-// loops are scalar but written to vectorize, and results never depend on the thread count.
+// softmax, residual add and multi-head attention. No ISA code and no BLIP-2 knowledge here:
+// portable vector code (ops/simd.h); results never depend on the thread count.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -38,14 +38,19 @@ void layer_norm(const float* x, size_t rows, size_t dim, const float* w, const f
 // T5LayerNorm (RMSNorm): y = w * x / sqrt(mean(x^2) + eps); no mean subtraction, no bias.
 void rms_norm(const float* x, size_t rows, size_t dim, const float* w, float eps, float* y, ThreadPool& pool);
 
-// In-place activations on n contiguous floats.
+// In-place activations on n contiguous floats (vectorized; the pool splits large arrays in
+// fixed chunks, so results do not depend on the thread count).
 void gelu_erf(float* x, size_t n);   // 0.5 x (1 + erf(x / sqrt 2))  (nn.GELU / ACT2FN["gelu"])
 void gelu_tanh(float* x, size_t n);  // NewGELUActivation: 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))
+void gelu_erf(float* x, size_t n, ThreadPool& pool);
+void gelu_tanh(float* x, size_t n, ThreadPool& pool);
 void relu(float* x, size_t n);
 // y[i] += x[i]  (residual add)
 void add_inplace(float* y, const float* x, size_t n);
+void add_inplace(float* y, const float* x, size_t n, ThreadPool& pool);
 // y[i] *= x[i]  (gated FFN)
 void mul_inplace(float* y, const float* x, size_t n);
+void mul_inplace(float* y, const float* x, size_t n, ThreadPool& pool);
 // Softmax over each row of `n` floats, in place (max-subtracted).
 void softmax(float* x, size_t rows, size_t n);
 
@@ -65,11 +70,29 @@ struct AttentionArgs {
   // Causal: key j is masked for query i when j > i + causal_offset.
   bool causal = false;
   size_t causal_offset = 0;
-  // Optional scratch of heads*kv_len floats (avoids an allocation per call).
+  // Optional scratch (avoids an allocation per call): attention() needs
+  // attention_scratch_floats(args, pool) floats; with less (or none) it allocates its own.
+  // ref::attention needs heads*kv_len.
   float* scratch = nullptr;
+  size_t scratch_floats = 0;
 };
+// Scratch floats attention() needs for these sizes on this pool.
+size_t attention_scratch_floats(const AttentionArgs& a, const ThreadPool& pool);
 void attention(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a,
                ThreadPool& pool);
+
+// Scalar references (ops_ref.cpp): the original plain loops, used by tests to check the
+// vectorized ops above. Same signatures and semantics.
+namespace ref {
+void layer_norm(const float* x, size_t rows, size_t dim, const float* w, const float* b, float eps,
+                float* y, ThreadPool& pool);
+void rms_norm(const float* x, size_t rows, size_t dim, const float* w, float eps, float* y, ThreadPool& pool);
+void gelu_erf(float* x, size_t n);
+void gelu_tanh(float* x, size_t n);
+void softmax(float* x, size_t rows, size_t n);
+void attention(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a,
+               ThreadPool& pool);
+}  // namespace ref
 
 }  // namespace ops
 }  // namespace mblip

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+// Benchmark (not a test): a full-size model (e.g. `mblip-synth OUT.gguf --preset full --weights q4_0`)
+// loaded and captioned (greedy, N new tokens) by the native CLI, by the npm package in Node (wasm,
+// streamed tensor by tensor into the heap) and by the package in headless Chromium served from
+// localhost. Reports load / download-to-ready time, caption time, native peak RSS and the wasm
+// heap size after the run (wasm memory never shrinks, so that is the heap's peak), and the wasm /
+// native ratios. Runs are sequential (2 shared cores).
+//
+//   node tools/bench/wasm_fullsize.mjs --model /work/tmp_full/full_q4.gguf [--model ...]
+//        [--image samples/sunset.jpg] [--tokens 20] [--threads 1,2] [--cli build/h-stream/bin/mblip]
+//        [--skip native,node,browser] [--json out.json]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const web = path.join(repo, 'web');
+const args = { model: [], image: path.join(repo, 'samples/sunset.jpg'), tokens: 20, threads: [1, 2],
+  cli: path.join(repo, 'build/h-stream/bin/mblip'), skip: [], json: null };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i], v = () => process.argv[++i];
+  if (a === '--model') args.model.push(path.resolve(v()));
+  else if (a === '--image') args.image = path.resolve(v());
+  else if (a === '--tokens') args.tokens = Number(v());
+  else if (a === '--threads') args.threads = v().split(',').map(Number);
+  else if (a === '--cli') args.cli = path.resolve(v());
+  else if (a === '--skip') args.skip = v().split(',');
+  else if (a === '--json') args.json = path.resolve(v());
+  else { console.error(`unknown argument ${a}`); process.exit(2); }
+}
+if (!args.model.length) { console.error('usage: wasm_fullsize.mjs --model FILE.gguf [...]'); process.exit(2); }
+
+const MB = (b) => (b / 1048576).toFixed(0);
+const s = (ms) => (ms / 1000).toFixed(1);
+const log = (...x) => console.log(new Date().toISOString().slice(11, 19), ...x);
+const caption = { numBeams: 1, maxNewTokens: args.tokens };
+
+function native(model, threads) {
+  const r = spawnSync('/usr/bin/time', ['-v', args.cli, 'caption', '-m', model, '--beams', '1', '--max-new-tokens',
+    String(args.tokens), '--threads', String(threads), '--json', args.image], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wall = r.stderr.match(/Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/);
+  const rss = r.stderr.match(/Maximum resident set size \(kbytes\): (\d+)/);
+  if (r.status !== 0 || !wall) throw new Error(`native run failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const wallMs = ((Number(wall[1] || 0) * 60 + Number(wall[2])) * 60 + Number(wall[3])) * 1000;
+  const out = JSON.parse(r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop());
+  const captionMs = Object.values(out.timings_ms || {}).reduce((a, b) => a + b, 0);
+  return { wallMs, loadMs: wallMs - captionMs, captionMs, peakRssBytes: Number(rss[1]) * 1024, tokens: out.tokens, text: out.text };
+}
+
+async function node(model, threads) {
+  const { MBlip } = await import(pathToFileURL(path.join(web, 'src/index.js')).href);
+  const t0 = performance.now();
+  const m = await MBlip.load(model, { threads });
+  const readyMs = performance.now() - t0;
+  try {
+    const t1 = performance.now();
+    const r = await m.caption(fs.readFileSync(args.image), caption);
+    const captionMs = performance.now() - t1;
+    return { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: r.heapBytes,
+      streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, tokens: r.tokens, text: r.text };
+  } finally { m.dispose(); }
+}
+
+async function browser(model, threads) {
+  const playwright = await import(pathToFileURL(path.join(web, 'node_modules/playwright-core/index.mjs')).href);
+  const { startServer } = await import(pathToFileURL(path.join(web, 'serve.mjs')).href);
+  const srv = await startServer({ root: web, port: 0, isolated: true, mounts: { '/bench-models/': path.dirname(model) } });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-bench-chromium-'));
+  const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  const ctx = await playwright.chromium.launchPersistentContext(profile, { executablePath: process.env.MBLIP_CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+  const logs = [];
+  try {
+    const page = ctx.pages()[0] || await ctx.newPage();
+    page.on('console', (msg) => logs.push(msg.text()));
+    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    page.setDefaultTimeout(0);
+    await page.goto(`${srv.url}test/fixtures/blank.html`);
+    const image = fs.readFileSync(args.image).toString('base64');
+    return await page.evaluate(async ({ url, threads, image, caption }) => {
+      const { MBlip } = await import('/src/index.js');
+      const bytes = Uint8Array.from(atob(image), (c) => c.charCodeAt(0));
+      const t0 = performance.now();
+      const m = await MBlip.load(url, { threads, cache: false });
+      const readyMs = performance.now() - t0;
+      const t1 = performance.now();
+      const r = await m.caption(new Blob([bytes], { type: 'image/jpeg' }), caption);
+      const captionMs = performance.now() - t1;
+      const out = { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: r.heapBytes,
+        streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, crossOriginIsolated, tokens: r.tokens, text: r.text };
+      m.dispose();
+      return out;
+    }, { url: `/bench-models/${path.basename(model)}`, threads, image, caption });
+  } catch (e) {
+    e.message += `\n--- browser log ---\n${logs.slice(-30).join('\n')}`;
+    throw e;
+  } finally {
+    await ctx.close();
+    await srv.close();
+    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  }
+}
+
+const rows = [];
+for (const model of args.model) {
+  const size = fs.statSync(model).size;
+  log(`model ${model} (${MB(size)} MB)`);
+  const nat = {};
+  for (const t of args.threads) {
+    if (args.skip.includes('native')) break;
+    nat[t] = native(model, t);
+    rows.push({ model: path.basename(model), fileBytes: size, where: 'native CLI', threads: t, ...nat[t] });
+    log(`native ${t}T: load ${s(nat[t].loadMs)} s, caption ${s(nat[t].captionMs)} s, peak RSS ${MB(nat[t].peakRssBytes)} MB (${(nat[t].peakRssBytes / size).toFixed(2)}x file)`);
+  }
+  for (const [where, fn] of [['node', node], ['chromium', browser]]) {
+    if (args.skip.includes(where === 'node' ? 'node' : 'browser')) continue;
+    for (const t of args.threads) {
+      let r;
+      try { r = await fn(model, t); } catch (e) { log(`${where} ${t}T failed: ${e.message}`); rows.push({ model: path.basename(model), where, threads: t, error: e.message }); continue; }
+      const n = nat[t];
+      const ratio = n ? { loadRatio: r.readyMs / n.loadMs, captionRatio: r.captionMs / n.captionMs, sameTokens: JSON.stringify(r.tokens) === JSON.stringify(n.tokens) } : {};
+      rows.push({ model: path.basename(model), fileBytes: size, where, threads: t, ...r, ...ratio });
+      log(`${where} ${t}T: ready ${s(r.readyMs)} s, caption ${s(r.captionMs)} s, heap ${MB(r.heapPeakBytes)} MB (${(r.heapPeakBytes / size).toFixed(2)}x file), ` +
+        `stream held ${MB(r.streamPeakBufferedBytes)} MB` + (n ? `, vs native: load x${ratio.loadRatio.toFixed(2)}, caption x${ratio.captionRatio.toFixed(2)}, same tokens ${ratio.sameTokens}` : ''));
+    }
+  }
+}
+console.log('\n| model | where | threads | load / ready s | caption s | peak memory MB | x file | vs native load | vs native caption |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  if (r.error) { console.log(`| ${r.model} | ${r.where} | ${r.threads} | error: ${r.error.split('\n')[0]} |||||`); continue; }
+  const mem = r.peakRssBytes ?? r.heapPeakBytes;
+  console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${s(r.loadMs ?? r.readyMs)} | ${s(r.captionMs)} | ${MB(mem)}${r.peakRssBytes ? ' (RSS)' : ' (heap)'} | ${(mem / r.fileBytes).toFixed(2)} | ${r.loadRatio ? r.loadRatio.toFixed(2) : '-'} | ${r.captionRatio ? r.captionRatio.toFixed(2) : '-'} |`);
+}
+if (args.json) fs.writeFileSync(args.json, JSON.stringify(rows, null, 2));
+process.exit(0);
