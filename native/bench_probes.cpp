@@ -180,8 +180,10 @@ ProbeResult probe_linear_gemm(mblip::ThreadPool& pool, const char* dtype, size_t
     best = std::min(best, secs(t0));
     ++runs;
   }
-  res.value = 2.0 * m * k * n / best * 1e-9;
-  res.detail = std::string(dtype) + " " + kern.describe() + ", M=" + std::to_string(m) + " K=" + std::to_string(k) +
+  bool finite = true;
+  for (float f : y) finite = finite && std::isfinite(f);
+  res.value = finite ? 2.0 * m * k * n / best * 1e-9 : 0.0;
+  res.detail = std::string(finite ? "" : "OUTPUT NOT FINITE (kernel failed): ") + std::string(dtype) + " " + kern.describe() + ", M=" + std::to_string(m) + " K=" + std::to_string(k) +
                " N=" + std::to_string(n) + ", best of " + std::to_string(runs);
   return res;
 }

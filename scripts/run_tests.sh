@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every suite (native ctest, wasm ctest under node, JS tests, browser tests) and prints one
-# summary line. Assumes `make build` has run. Exit status is non-zero if any suite failed.
+# Runs every suite and prints one summary line: native Catch2 + CLI (ctest), the same Catch2 tests
+# compiled to wasm under node (ctest), the JS package tests (node:test, incl. headless Chromium),
+# the ASan+UBSan build of the native tests, and each libFuzzer target briefly on top of its corpus.
+# Assumes `make build` has run. Exit status is non-zero if any suite failed.
+#   MBLIP_FUZZ_SECONDS (default 20) per fuzz target; MBLIP_SKIP_SLOW=1 skips the asan and fuzz suites.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -15,6 +18,10 @@ run_suite native ctest --preset native -j "$(nproc)"
 run_suite wasm ctest --preset wasm -j "$(nproc)"
 if [ -f web/package.json ] && grep -q '"test"' web/package.json; then
   run_suite js bash -c "cd web && npm test"
+fi
+if [ "${MBLIP_SKIP_SLOW:-0}" != "1" ]; then
+  run_suite asan bash -o pipefail -c "cmake --preset native-asan >/dev/null && cmake --build --preset native-asan -j $(nproc) | tail -n 5 && ctest --preset native-asan -j $(nproc)"
+  run_suite fuzz scripts/fuzz.sh "${MBLIP_FUZZ_SECONDS:-20}"
 fi
 summary="SUMMARY: ${results[*]}"
 echo "$summary"

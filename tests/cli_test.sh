@@ -21,7 +21,7 @@ contains() {  # contains FILE TEXT DESCRIPTION
 mkdir -p "$TMP"
 if [ ! -d "$GOLDEN/models/tiny-mt5" ]; then echo "SKIPPED: golden data not found"; exit 0; fi
 MODEL="$TMP/cli-tiny-mt5.gguf"
-"$CONVERT" "$GOLDEN/models/tiny-mt5" "$MODEL" --force -q || { echo "FAIL - conversion"; exit 1; }
+"$CONVERT" "$GOLDEN/models/tiny-mt5" "$MODEL" --weights f32 --force -q || { echo "FAIL - conversion"; exit 1; }
 IMG="$GOLDEN/images/files/astronaut_baseline.jpg"
 
 expect 0 "--help" "$MBLIP" --help

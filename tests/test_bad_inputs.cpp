@@ -67,7 +67,11 @@ TEST_CASE("bad inputs: truncated and corrupted model files give ModelLoad errors
   require_error(load_bytes("").status(), StatusCode::kInvalidArgument, "empty");
   for (size_t cut : {size_t{3}, size_t{8}, size_t{24}, size_t{200}, size_t{4096}, bytes.size() / 2, bytes.size() - 1}) {
     INFO("cut at " << cut);
-    require_error(load_bytes(bytes.substr(0, cut)).status(), StatusCode::kModelLoad, "GGUF");
+    const Status st = load_bytes(bytes.substr(0, cut)).status();
+    require_error(st, StatusCode::kModelLoad, "");
+    // "GGUF truncated: need ...", "tensor '...' data [...] extends past the end of the file (...
+    // file truncated?)" or "GGUF tensor count N is larger than the file can hold (M bytes)"
+    CHECK_THAT(st.message(), Catch::Contains("truncated") || Catch::Contains("file can hold"));
   }
   std::string magic = bytes;
   magic[0] = 'X';
