@@ -3,6 +3,8 @@
 // recipe, and a synthetic sentencepiece model covering every id the head can produce.
 // Deterministic from --seed. Not a trained model: its captions are random syllables.
 #include <algorithm>
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -74,6 +76,7 @@ int run(int argc, char** argv) {
     if (!st.ok()) { std::fprintf(stderr, "mblip-synth: %s\n", st.to_string().c_str()); return 1; }
   }
   auto t0 = std::chrono::steady_clock::now();
+  const bool tty = isatty(2) != 0;
   // Rows are generated and quantized a block at a time (at most kChunkBytes of output), so
   // memory stays bounded whatever the tensor size.
   constexpr size_t kChunkBytes = 16u << 20;
@@ -99,8 +102,10 @@ int run(int argc, char** argv) {
     }
     return Status::Ok();
   }, [&](size_t done, size_t total) {
+    // A live counter on a terminal; only the final line when stderr is a file or pipe.
+    if (!tty && done != total) return;
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\rmblip-synth: tensor %zu/%zu  %.1f s", done, total, s);
+    std::fprintf(stderr, "%smblip-synth: tensor %zu/%zu  %.1f s", tty ? "\r" : "", done, total, s);
     if (done == total) std::fprintf(stderr, "\n");
   });
   if (!st.ok()) { std::fprintf(stderr, "mblip-synth: %s\n", st.to_string().c_str()); return 1; }
