@@ -23,7 +23,7 @@ before=$(cat "$src"/* 2>/dev/null | cksum)
 
 # 1. full disk: the converter fails, names the problem, leaves nothing behind
 out="$mnt/out.gguf"
-msg=$("$conv" "$src" "$out" -q 2>&1) && fail "conversion onto a 1 MB disk succeeded"
+msg=$("$conv" "$src" "$out" --weights f32 -q 2>&1) && fail "conversion onto a 1 MB disk succeeded"
 echo "converter said: $msg"
 echo "$msg" | grep -qi "space\|write\|fail" || fail "error message does not name the write failure: $msg"
 [ -e "$out" ] && fail "partial output $out left behind"
