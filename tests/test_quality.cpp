@@ -88,17 +88,6 @@ const Recipe kRecipes[] = {
      {0.9999999, 0.9999999, 0.9999999, 0.96, 0.94}},
 };
 
-bool newer_than_binary(const std::string& path) {
-#ifdef __EMSCRIPTEN__
-  (void)path;
-  return false;  // the binary's location is unknown under node: reconvert once per process
-#else
-  struct stat out, exe;
-  if (::stat(path.c_str(), &out) != 0 || ::stat("/proc/self/exe", &exe) != 0) return false;
-  return out.st_mtime > exe.st_mtime;
-#endif
-}
-
 // The golden checkpoint `model` converted with `r`, cached as tmp_dir()/quality-<model>-<recipe>.gguf
 // like golden_gguf (reused when newer than the test binary; written under a unique name, renamed).
 std::string recipe_gguf(const std::string& model, const Recipe& r) {
@@ -107,7 +96,7 @@ std::string recipe_gguf(const std::string& model, const Recipe& r) {
   static std::set<std::string> done;
   std::lock_guard<std::mutex> lock(mu);
   const std::string out = mblip_test::tmp_dir() + "/quality-" + model + "-" + r.name + ".gguf";
-  if (done.count(out) || newer_than_binary(out)) {
+  if (done.count(out) || mblip_test::newer_than_binary(out)) {
     done.insert(out);
     return out;
   }

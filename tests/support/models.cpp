@@ -16,8 +16,6 @@
 
 namespace mblip_test {
 
-namespace {
-
 bool newer_than_binary(const std::string& path) {
 #ifdef __EMSCRIPTEN__
   (void)path;
@@ -28,8 +26,6 @@ bool newer_than_binary(const std::string& path) {
   return out.st_mtime > exe.st_mtime;
 #endif
 }
-
-}  // namespace
 
 std::string golden_gguf(const std::string& model, const std::string& weights) {
   static std::mutex mu;

@@ -10,4 +10,8 @@ namespace mblip_test {
 // name and renamed, so parallel test processes are safe. Throws std::runtime_error on failure.
 std::string golden_gguf(const std::string& model, const std::string& weights = "f32");
 
+// True when `path` exists and is newer than the running test binary (always false in wasm,
+// where the binary's location is unknown): the rule for reusing a cached converted model.
+bool newer_than_binary(const std::string& path);
+
 }  // namespace mblip_test
