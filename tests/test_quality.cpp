@@ -3,7 +3,6 @@
 // goldens and the worst cosine similarity of every stage, with named thresholds and a printed table.
 #include <catch2/catch.hpp>
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
