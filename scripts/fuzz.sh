@@ -25,8 +25,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$art"
   log="$build/fuzz_$t.log"
   echo "=== fuzz $t for ${secs}s"
+  # git keeps no empty folders: pass only the seed folders that exist in this checkout.
+  seeds=()
+  for d in "fuzz/corpus/$t" "fuzz/regressions/$t"; do [ -d "$d" ] && seeds+=("$d"); done
   MBLIP_FUZZ_SCRATCH="$scratch" "$build/bin/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
-    -rss_limit_mb=2048 -timeout=20 -artifact_prefix="$art/" "$work" "fuzz/corpus/$t" "fuzz/regressions/$t" >"$log" 2>&1
+    -rss_limit_mb=2048 -timeout=20 -artifact_prefix="$art/" "$work" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
