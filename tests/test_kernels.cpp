@@ -231,7 +231,7 @@ void run_case(DType type, int64_t n, int64_t k, XnnQ4Mode q4, bool with_bias) {
   REQUIRE(kernel.in_features() == k);
   REQUIRE(kernel.out_features() == n);
   ThreadPool pool1(1);
-  for (size_t m : {size_t{1}, size_t{2}, size_t{5}, size_t{45}, size_t{257}}) {
+  for (size_t m : {size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{15}, size_t{17}, size_t{45}, size_t{257}}) {
     INFO(dtype_name(type) << " " << kernel.describe() << " n=" << n << " k=" << k << " m=" << m);
     const auto x = make_x(m, static_cast<size_t>(k), m * 17 + static_cast<uint64_t>(k));
     std::vector<float> y(m * static_cast<size_t>(n));

@@ -7,7 +7,7 @@
 // native ratios. Runs are sequential (2 shared cores).
 //
 //   node tools/bench/wasm_fullsize.mjs --model /work/tmp_full/full_q4.gguf [--model ...]
-//        [--image samples/sunset.jpg] [--tokens 20] [--threads 1,2] [--cli build/h-stream/bin/mblip]
+//        [--image samples/sunset.jpg] [--tokens 20] [--threads 1,2] [--cli build/native/bin/mblip]
 //        [--skip native,node,browser] [--json out.json]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,7 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const web = path.join(repo, 'web');
 const args = { model: [], image: path.join(repo, 'samples/sunset.jpg'), tokens: 20, threads: [1, 2],
-  cli: path.join(repo, 'build/h-stream/bin/mblip'), skip: [], json: null };
+  cli: path.join(repo, 'build/native/bin/mblip'), skip: [], json: null };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--model') args.model.push(path.resolve(v()));

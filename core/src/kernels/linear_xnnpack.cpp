@@ -89,17 +89,26 @@ class XnnpackLinear final : public LinearKernel {
 
   void forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
     if (m == 0) return;
-    const size_t k = static_cast<size_t>(in_);
-    std::vector<int8_t> xq;
-    std::vector<xnn_quantization_params> qp;
-    if (path_ != Path::kF32) {  // scratch outside the lock: per call, sized by this m
-      xq.resize(m * k + XNN_EXTRA_BYTES);
-      qp.resize(m + XNN_EXTRA_QUANTIZATION_PARAMS);
+    const size_t k = static_cast<size_t>(in_), n = static_cast<size_t>(out_);
+    // Scratch: one set per calling thread, grown to the largest size seen and then reused, so
+    // steady-state calls (every decode step) do not allocate. qb4w with m > 1 runs one padding
+    // row more (see run()), into `yp`.
+    thread_local std::vector<int8_t> xq;
+    thread_local std::vector<xnn_quantization_params> qp;
+    thread_local std::vector<float> yp;
+    const bool pad = path_ == Path::kQb4w && m > 1;
+    const size_t rows = pad ? m + 1 : m;
+    if (path_ != Path::kF32) {
+      if (xq.size() < rows * k + XNN_EXTRA_BYTES) xq.resize(rows * k + XNN_EXTRA_BYTES);
+      if (qp.size() < rows + XNN_EXTRA_QUANTIZATION_PARAMS) qp.resize(rows + XNN_EXTRA_QUANTIZATION_PARAMS);
+      if (pad && yp.size() < rows * n) yp.resize(rows * n);
     }
     std::lock_guard<std::mutex> lock(mu_);  // operators hold reshape/setup state
-    if (!run(x, m, y, pool.handle(), xq.data(), qp.data())) {
+    if (!run(x, m, pad ? yp.data() : y, pool.handle(), xq.data(), qp.data())) {
       // Only reachable on an XNNPACK bug or allocation failure: make it loud, never silent.
-      std::fill(y, y + m * static_cast<size_t>(out_), std::numeric_limits<float>::quiet_NaN());
+      std::fill(y, y + m * n, std::numeric_limits<float>::quiet_NaN());
+    } else if (pad) {
+      std::memcpy(y, yp.data(), m * n * sizeof(float));
     }
   }
 
@@ -134,6 +143,15 @@ class XnnpackLinear final : public LinearKernel {
     if (xnn_reshape_convert_nc_f32_qd8(convert_, m, k, k, k, tp) != xnn_status_success) return false;
     if (xnn_setup_convert_nc_f32_qd8(convert_, x, xq, qp) != xnn_status_success) return false;
     if (xnn_run_operator(convert_, tp) != xnn_status_success) return false;
+    // XNNPACK 4ea82e5 bug: for m > 1, qd8-f32-qb4w writes a wrong LAST row (errors of ~5% of the
+    // row's range, seen with the AVX512-VNNI-GFNI kernel; the other rows and m = 1 are right).
+    // Run one padding row more (a copy of the last) and drop it: no extra pass over the weights.
+    size_t mm = m;
+    if (path_ == Path::kQb4w && m > 1) {
+      std::memcpy(xq + m * k, xq + (m - 1) * k, k);
+      qp[m] = qp[m - 1];
+      mm = m + 1;
+    }
     for (const auto& s : slices_) {
       xnn_status st = xnn_status_success;
       switch (path_) {
@@ -142,7 +160,7 @@ class XnnpackLinear final : public LinearKernel {
           if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qc8w(s.op, xq, y + s.n0, qp);
           break;
         case Path::kQb4w:
-          st = xnn_reshape_fully_connected_nc_qd8_f32_qb4w(s.op, m, tp);
+          st = xnn_reshape_fully_connected_nc_qd8_f32_qb4w(s.op, mm, tp);
           if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qb4w(s.op, xq, y + s.n0, qp);
           break;
         case Path::kQc4w:
@@ -152,17 +170,6 @@ class XnnpackLinear final : public LinearKernel {
         case Path::kF32: break;
       }
       if (st != xnn_status_success || xnn_run_operator(s.op, tp) != xnn_status_success) return false;
-      // XNNPACK 4ea82e5 bug: qd8-f32-qb4w (seen with the AVX512-VNNI-GFNI 14x16c8 kernel, mr 14)
-      // writes a wrong LAST row when the last row tile has 1-3 rows (m % 14 in {1,2,3}, m > 1),
-      // and only that row. The m = 1 path is correct: recompute the last row alone (one extra
-      // weight pass; done on every target since it is cheap next to an m > 1 GEMM).
-      if (path_ == Path::kQb4w && m > 1) {
-        const size_t r = m - 1;
-        st = xnn_reshape_fully_connected_nc_qd8_f32_qb4w(s.op, 1, tp);
-        if (st == xnn_status_success)
-          st = xnn_setup_fully_connected_nc_qd8_f32_qb4w(s.op, xq + r * k, y + r * out_ + s.n0, qp + r);
-        if (st != xnn_status_success || xnn_run_operator(s.op, tp) != xnn_status_success) return false;
-      }
     }
     return true;
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "model/logits_process.h"
+#include "ops/ops.h"
 
 namespace mblip {
 
@@ -54,7 +55,7 @@ Result<std::vector<GeneratedSequence>> run_greedy_or_sample(StepModel& model, co
   std::vector<int32_t> active(rows), parents(rows), tokens(rows, sp.decoder_start);
   for (size_t i = 0; i < rows; ++i) active[i] = parents[i] = static_cast<int32_t>(i);
   MBLIP_RETURN_IF_ERROR(model.begin(rows));
-  std::vector<float> logits;
+  std::vector<float> logits, kept;
   for (int t = 0; t < o.max_new_tokens && !active.empty(); ++t) {
     MBLIP_RETURN_IF_ERROR(check_cancel(hooks));
     logits.resize(active.size() * static_cast<size_t>(vocab));
@@ -64,19 +65,24 @@ Result<std::vector<GeneratedSequence>> run_greedy_or_sample(StepModel& model, co
       const int32_t seq = active[r];
       float* s = logits.data() + r * static_cast<size_t>(vocab);
       process_row(s, vocab, hist[seq], t, o, sp);
-      std::vector<float> logp(s, s + vocab);
-      log_softmax(logp.data(), vocab);
+      // The sequence score sums log_softmax(processed scores)[token] = s[token] - logsumexp(s).
+      const double lse = ops::log_sum_exp(s, static_cast<size_t>(vocab));
       int32_t tok;
+      float picked;
       if (o.do_sample) {
         // _get_logits_warper: temperature, top-k, top-p (min_tokens_to_keep 1 without beams)
+        // change s in place: keep a copy of the processed scores for the sequence score.
+        kept.assign(s, s + vocab);
         apply_temperature(s, vocab, o.temperature);
         apply_top_k(s, vocab, o.top_k, 1);
         apply_top_p(s, vocab, o.top_p, 1);
         tok = sample_from_scores(s, vocab, rng);
+        picked = kept[tok];
       } else {
         tok = argmax(s, vocab);
+        picked = s[tok];
       }
-      out[seq].score += logp[tok];
+      out[seq].score += std::isinf(lse) ? picked : static_cast<float>(static_cast<double>(picked) - lse);
       hist[seq].push_back(tok);
       if (tok == sp.eos) {
         done[seq] = true;

@@ -8,6 +8,8 @@
 #include <numeric>
 #include <unordered_set>
 
+#include "ops/ops.h"
+
 namespace mblip {
 
 namespace {
@@ -99,12 +101,9 @@ void apply_top_p(float* scores, int64_t vocab, double top_p, int min_tokens_to_k
 }
 
 void log_softmax(float* scores, int64_t vocab) {
-  float mx = kNegInf;
-  for (int64_t v = 0; v < vocab; ++v) mx = std::max(mx, scores[v]);
-  if (std::isinf(mx) && mx < 0) return;  // all -inf: leave as is
-  double sum = 0;
-  for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(scores[v]) - mx);
-  const double lse = mx + std::log(sum);
+  if (vocab <= 0) return;
+  const double lse = ops::log_sum_exp(scores, static_cast<size_t>(vocab));
+  if (std::isinf(lse) && lse < 0) return;  // all -inf: leave as is
   for (int64_t v = 0; v < vocab; ++v)
     scores[v] = static_cast<float>(static_cast<double>(scores[v]) - lse);
 }

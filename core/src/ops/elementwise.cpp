@@ -3,6 +3,7 @@
 // computed by one task in a fixed order, so results are thread-count independent.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ops/ops.h"
 #include "ops/simd.h"
@@ -151,6 +152,37 @@ void mul_inplace(float* y, const float* x, size_t n) {
 }
 void mul_inplace(float* y, const float* x, size_t n, ThreadPool& pool) {
   for_chunks(n, &pool, [&](size_t b, size_t e) { mul_inplace(y + b, x + b, e - b); });
+}
+
+// log(sum(exp(x))): vector max, vector exp (simd::exp) summed in float lanes per block of 4096
+// and in double across blocks (a 250k-entry vocabulary row stays accurate to ~1e-7 relative).
+double log_sum_exp(const float* x, size_t n) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  if (n == 0) return -kInf;
+  float mx = x[0];
+  size_t i = 0;
+  if (n >= 4) {
+    v4f vm = simd::load(x);
+    for (i = 4; i + 4 <= n; i += 4) vm = simd::vmax(vm, simd::load(x + i));
+    mx = simd::hmax(vm);
+  }
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  if (std::isinf(mx)) return mx;  // all -inf, or a +inf entry
+  const v4f m = simd::splat(mx);
+  double sum = 0;
+  constexpr size_t kBlock = 4096;
+  i = 0;
+  while (i + 4 <= n) {
+    const size_t end = std::min(n - n % 4, i + kBlock);
+    v4f acc = simd::splat(0.0f);
+    for (; i < end; i += 4) acc += simd::exp(simd::load(x + i) - m);
+    sum += simd::hsum(acc);
+  }
+  for (; i < n; ++i) {
+    float t[4] = {x[i] - mx, 0, 0, 0};
+    sum += simd::exp(simd::load(t))[0];
+  }
+  return static_cast<double>(mx) + std::log(sum);
 }
 
 // Max-subtracted softmax per row: vector max, vector exp (simd::exp), float-lane sum.

@@ -51,6 +51,9 @@ void add_inplace(float* y, const float* x, size_t n, ThreadPool& pool);
 // y[i] *= x[i]  (gated FFN)
 void mul_inplace(float* y, const float* x, size_t n);
 void mul_inplace(float* y, const float* x, size_t n, ThreadPool& pool);
+// log(sum_i exp(x[i])) over n floats (max-subtracted, vector exp, double across blocks);
+// -inf for n == 0 or all -inf.
+double log_sum_exp(const float* x, size_t n);
 // Softmax over each row of `n` floats, in place (max-subtracted).
 void softmax(float* x, size_t rows, size_t n);
 
