@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -77,6 +78,26 @@ TEST_CASE("softmax matches the double formula and is shift-stable", "[ops]") {
     CHECK(ys == Approx(1.0).margin(1e-6));
   }
   CHECK(y[5] == Approx(1.0f));
+}
+
+TEST_CASE("log_sum_exp matches the double formula on vocabulary-sized rows and edge cases", "[ops]") {
+  // Sizes around the vector width and block tails, and a full mT5 vocabulary row.
+  for (size_t n : {size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{4097}, size_t{250112}}) {
+    INFO("n = " << n);
+    auto x = randn(n, static_cast<uint32_t>(n), 6.0f);
+    if (n > 5) x[n / 2] = -std::numeric_limits<float>::infinity();  // a banned token
+    double mx = -1e300, sum = 0;
+    for (float v : x) mx = std::max(mx, static_cast<double>(v));
+    for (float v : x) sum += std::exp(static_cast<double>(v) - mx);
+    const double want = mx + std::log(sum);
+    CHECK(ops::log_sum_exp(x.data(), n) == Approx(want).epsilon(1e-6).margin(1e-6));
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> all_banned(9, -inf);
+  CHECK(ops::log_sum_exp(all_banned.data(), all_banned.size()) == -inf);
+  CHECK(ops::log_sum_exp(nullptr, 0) == -inf);
+  const std::vector<float> big = {1000.f, 1000.f, -5.f};  // no overflow: 1000 + log 2
+  CHECK(ops::log_sum_exp(big.data(), big.size()) == Approx(1000.0 + std::log(2.0)).epsilon(1e-9));
 }
 
 TEST_CASE("layer_norm and rms_norm match the double formulas", "[ops]") {
