@@ -341,12 +341,17 @@ TEST_CASE("sampling is deterministic per seed and follows the softmax distributi
   CHECK(s1 == s2);
   o.seed = 124;
   CHECK(run(m3, o) != s1);
-  // top_k = 1 is greedy
+  // top_k = 1 is greedy, whatever the temperature; the sequence score is taken before the
+  // warpers (log-probs of the processed scores), so it equals greedy's score too.
   o.top_k = 1;
+  o.temperature = 0.5;
   FakeStepModel m4(50, hashed_logits(50, 9)), m5(50, hashed_logits(50, 9));
   GenerateOptions g;
   g.max_new_tokens = 30;
-  CHECK(run(m4, o) == run(m5, g));
+  double sampled_score = 0, greedy_score = 0;
+  CHECK(run(m4, o, &sampled_score) == run(m5, g, &greedy_score));
+  CHECK(sampled_score == Approx(greedy_score).epsilon(1e-6));
+  o.temperature = 1.0;
   // several samples at once: rows are independent and distinct
   o.top_k = 0;
   o.num_return_sequences = 3;

@@ -91,12 +91,12 @@ class XnnpackLinear final : public LinearKernel {
     if (m == 0) return;
     const size_t k = static_cast<size_t>(in_), n = static_cast<size_t>(out_);
     // Scratch: one set per calling thread, grown to the largest size seen and then reused, so
-    // steady-state calls (every decode step) do not allocate. qb4w with m > 1 runs one padding
-    // row more (see run()), into `yp`.
+    // steady-state calls (every decode step) do not allocate. `yp` takes the padded output of
+    // the calls that pads() selects.
     thread_local std::vector<int8_t> xq;
     thread_local std::vector<xnn_quantization_params> qp;
     thread_local std::vector<float> yp;
-    const bool pad = path_ == Path::kQb4w && m > 1;
+    const bool pad = pads(m);
     const size_t rows = pad ? m + 1 : m;
     if (path_ != Path::kF32) {
       if (xq.size() < rows * k + XNN_EXTRA_BYTES) xq.resize(rows * k + XNN_EXTRA_BYTES);
@@ -129,6 +129,12 @@ class XnnpackLinear final : public LinearKernel {
     size_t n0;
   };
 
+  // XNNPACK 4ea82e5 bug: for m > 1, qd8-f32-qb4w writes a wrong LAST row (errors of ~5% of the
+  // row's range, seen with the AVX512-VNNI-GFNI kernel; the other rows and m = 1 are right).
+  // Those calls run one padding row more (a copy of the last) into a scratch output and drop it:
+  // no extra pass over the weights, one m x n copy.
+  bool pads(size_t m) const { return path_ == Path::kQb4w && m > 1; }
+
   bool run(const float* x, size_t m, float* y, pthreadpool_t tp, int8_t* xq, xnn_quantization_params* qp) const {
     const size_t k = static_cast<size_t>(in_);
     if (path_ == Path::kF32) {
@@ -143,11 +149,9 @@ class XnnpackLinear final : public LinearKernel {
     if (xnn_reshape_convert_nc_f32_qd8(convert_, m, k, k, k, tp) != xnn_status_success) return false;
     if (xnn_setup_convert_nc_f32_qd8(convert_, x, xq, qp) != xnn_status_success) return false;
     if (xnn_run_operator(convert_, tp) != xnn_status_success) return false;
-    // XNNPACK 4ea82e5 bug: for m > 1, qd8-f32-qb4w writes a wrong LAST row (errors of ~5% of the
-    // row's range, seen with the AVX512-VNNI-GFNI kernel; the other rows and m = 1 are right).
-    // Run one padding row more (a copy of the last) and drop it: no extra pass over the weights.
+    // Padding row (see pads()): a copy of the last quantized row; y has room for it.
     size_t mm = m;
-    if (path_ == Path::kQb4w && m > 1) {
+    if (pads(m)) {
       std::memcpy(xq + m * k, xq + (m - 1) * k, k);
       qp[m] = qp[m - 1];
       mm = m + 1;
