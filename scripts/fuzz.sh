@@ -4,7 +4,9 @@
 # work corpus in the build tree (the committed corpus is never modified); crash inputs to
 # <build>/artifacts/<target>/. Exit status is non-zero if any target crashed.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   FUZZ_BUILD_DIR=<dir> to build elsewhere than build/fuzz; FUZZ_JOBS for the build (-j).
+#   FUZZ_BUILD_DIR=<dir> to build elsewhere than build/fuzz; FUZZ_JOBS for the build (-j);
+#   FUZZ_SEED=<n> fixes libFuzzer's random seed (scripts/run_tests.sh sets 1 so that CI explores
+#   the same inputs first on every run; unset, each run draws a new seed and explores further).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -29,7 +31,7 @@ for t in "${targets[@]}"; do
   seeds=()
   for d in "fuzz/corpus/$t" "fuzz/regressions/$t"; do [ -d "$d" ] && seeds+=("$d"); done
   MBLIP_FUZZ_SCRATCH="$scratch" "$build/bin/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
-    -rss_limit_mb=2048 -timeout=20 -artifact_prefix="$art/" "$work" "${seeds[@]}" >"$log" 2>&1
+    -rss_limit_mb=2048 -timeout=20 ${FUZZ_SEED:+-seed=$FUZZ_SEED} -artifact_prefix="$art/" "$work" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)

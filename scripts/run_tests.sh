@@ -21,7 +21,7 @@ if [ -f web/package.json ] && grep -q '"test"' web/package.json; then
 fi
 if [ "${MBLIP_SKIP_SLOW:-0}" != "1" ]; then
   run_suite asan bash -o pipefail -c "cmake --preset native-asan >/dev/null && cmake --build --preset native-asan -j $(nproc) | tail -n 5 && ctest --preset native-asan -j $(nproc)"
-  run_suite fuzz scripts/fuzz.sh "${MBLIP_FUZZ_SECONDS:-20}"
+  run_suite fuzz env FUZZ_SEED="${FUZZ_SEED:-1}" scripts/fuzz.sh "${MBLIP_FUZZ_SECONDS:-20}"
 fi
 summary="SUMMARY: ${results[*]}"
 echo "$summary"

@@ -83,6 +83,20 @@ TEST_CASE("fuzz regression: palette PNG indices past the PLTE decode determinist
   CHECK(b->rgb == a->rgb);
 }
 
+TEST_CASE("fuzz regression: empty IDAT chunks are skipped, the image decodes", "[fuzz]") {
+  // 2x1 RGB PNG: IHDR, an empty IDAT, the IDAT with the pixels (10,20,30) (200,100,50), another
+  // empty IDAT, IEND. stb_image copied the first (0-byte) IDAT to a null buffer: undefined
+  // behaviour caught by UBSan in the image fuzzer. Pillow reads empty IDATs as no data.
+  const std::string bytes = slurp(std::string(MBLIP_SOURCE_DIR) + "/fuzz/regressions/image/empty_first_idat.png");
+  REQUIRE(bytes.size() == 96);
+  auto a = mblip::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  INFO(a.status().to_string());
+  REQUIRE(a.ok());
+  REQUIRE(a->width == 2);
+  REQUIRE(a->height == 1);
+  CHECK(a->rgb == std::vector<uint8_t>{10, 20, 30, 200, 100, 50});
+}
+
 TEST_CASE("fuzz regression: pickle reference cycles and deep nesting are refused", "[fuzz]") {
   // A dict set as its own value (a shared_ptr cycle: leaked memory) and 200,000 nested lists
   // (their destruction recursed once per level: stack overflow).

@@ -80,21 +80,27 @@ uint32_t png_crc(const uint8_t* p, size_t n) {  // CRC-32 of PNG chunks (ISO 330
   return c ^ 0xFFFFFFFFu;
 }
 
-// stb_image keeps the PLTE of a palette PNG in an uninitialised stack array: a pixel index past
-// the last PLTE entry would read stack bytes (non-deterministic output, leaks memory). Returns a
-// copy of the PNG whose PLTE chunks are padded to 256 entries with Pillow's defaults (its
-// ImagingPaletteNew initialises every entry to the gray ramp (i, i, i) and PLTE overwrites the
-// first ones), or an empty vector when the PNG is not a palette PNG or already complete.
-std::vector<uint8_t> png_with_full_palette(const uint8_t* d, size_t n) {
-  if (n < 33 || be32(d + 12) != 0x49484452u /*IHDR*/ || d[25] != 3) return {};
+// Returns a copy of a PNG rewritten so that stb_image decodes it safely and as Pillow does, or
+// an empty vector when nothing needs changing:
+// - stb_image keeps the PLTE of a palette PNG in an uninitialised stack array: a pixel index past
+//   the last PLTE entry would read stack bytes (non-deterministic output, leaks memory). PLTE
+//   chunks are padded to 256 entries with Pillow's defaults (its ImagingPaletteNew initialises
+//   every entry to the gray ramp (i, i, i) and PLTE overwrites the first ones).
+// - an empty IDAT before the first non-empty one makes stb_image memcpy 0 bytes to a null
+//   buffer (undefined behaviour, found by fuzzing). Empty IDAT chunks carry no data: dropped.
+std::vector<uint8_t> png_for_stb(const uint8_t* d, size_t n) {
+  if (n < 33 || be32(d + 12) != 0x49484452u /*IHDR*/) return {};
+  const bool palette = d[25] == 3;
   std::vector<uint8_t> out(d, d + 8);
   size_t pos = 8;
   bool changed = false;
   while (pos + 12 <= n) {
     const uint32_t len = be32(d + pos);
     if (len > n - pos - 12) break;  // truncated chunk: copied as is below, stb reports it
-    const bool plte = be32(d + pos + 4) == 0x504C5445u /*PLTE*/;
-    if (plte && len % 3 == 0 && len < 768) {
+    const uint32_t type = be32(d + pos + 4);
+    if (type == 0x49444154u /*IDAT*/ && len == 0) {
+      changed = true;
+    } else if (palette && type == 0x504C5445u /*PLTE*/ && len % 3 == 0 && len < 768) {
       std::vector<uint8_t> body(d + pos + 4, d + pos + 8 + len);  // type + entries
       for (uint32_t i = len / 3; i < 256; ++i) body.insert(body.end(), {static_cast<uint8_t>(i), static_cast<uint8_t>(i), static_cast<uint8_t>(i)});
       const uint32_t nl = 768, crc = png_crc(body.data(), body.size());
@@ -129,11 +135,11 @@ Status stb_probe(const uint8_t* data, size_t size, int* width, int* height) {
 Result<RgbImage> stb_decode(const uint8_t* data, size_t size, Format format) {
   if (size > static_cast<size_t>(INT32_MAX)) return image_decode_error("image larger than 2 GB");
   if (format == Format::kBmp) MBLIP_RETURN_IF_ERROR(check_bmp_complete(data, size));
-  std::vector<uint8_t> full_palette;
-  if (format == Format::kPng) full_palette = png_with_full_palette(data, size);
-  if (!full_palette.empty()) {
-    data = full_palette.data();
-    size = full_palette.size();
+  std::vector<uint8_t> rewritten;
+  if (format == Format::kPng) rewritten = png_for_stb(data, size);
+  if (!rewritten.empty()) {
+    data = rewritten.data();
+    size = rewritten.size();
     if (size > static_cast<size_t>(INT32_MAX)) return image_decode_error("image larger than 2 GB");
   }
   const int len = static_cast<int>(size);
