@@ -62,7 +62,8 @@ TEST_CASE("fuzz: every corpus and regression input gives a clean Status", "[fuzz
     CHECK(n > 0);  // every target has committed seeds
     total += n;
   }
-  CHECK(total >= 100);
+  // The committed inputs number in the hundreds; the tokenizer targets' alone are about 100.
+  CHECK(total >= (tok ? 100u : 20u));
 }
 
 TEST_CASE("fuzz regression: palette PNG indices past the PLTE decode deterministically", "[fuzz]") {
