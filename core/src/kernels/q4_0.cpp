@@ -43,7 +43,11 @@ class Q4Linear final : public LinearKernel {
   // Mirrors nn.Linear.forward (torch.nn.functional.linear) with Q4_0 weights.
   void forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
     if (m == 0) return;
-    Q8Acts a;
+    // Per calling thread, reused: quantize_acts_q8's assign() keeps the capacity, so steady-state
+    // calls (every decode step) do not allocate. Worker threads read the caller's copy through the
+    // reference `a` (naming the thread_local in the task would give each worker its own, empty one).
+    thread_local Q8Acts acts;
+    Q8Acts& a = acts;
     quantize_acts_q8(x, m, w_.k, w_.nbp, a);
     const size_t tasks = (w_.n + kRowsPerTask - 1) / kRowsPerTask;
     const float* bias = b_.empty() ? nullptr : b_.data();
