@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every suite and prints one summary line: native Catch2 + CLI (ctest), the same Catch2 tests
-# compiled to wasm under node (ctest), the JS package tests (node:test, incl. headless Chromium),
+# compiled to wasm under node (ctest), the NEON kernel under qemu-aarch64, the JS package tests (node:test, incl. headless Chromium),
 # the ASan+UBSan build of the native tests, and each libFuzzer target briefly on top of its corpus.
 # Assumes `make build` has run. Exit status is non-zero if any suite failed.
 #   MBLIP_FUZZ_SECONDS (default 20) per fuzz target; MBLIP_SKIP_SLOW=1 skips the asan and fuzz suites.
@@ -16,6 +16,8 @@ run_suite() {
 }
 run_suite native ctest --preset native -j "$(nproc)"
 run_suite wasm ctest --preset wasm -j "$(nproc)"
+# NEON Q4_0 kernel: cross-compiled for aarch64, run under qemu-user against the scalar reference.
+run_suite neon sh tests/neon_q4_test.sh
 if [ -f web/package.json ] && grep -q '"test"' web/package.json; then
   run_suite js bash -c "cd web && npm test"
 fi

@@ -1,6 +1,6 @@
 #!/bin/sh
-# NEON Q4_0 kernel vs the scalar reference, cross-compiled for aarch64 and run under qemu (by hand:
-# not part of ctest). Needs Debian's g++-aarch64-linux-gnu and qemu-user. Usage: tests/neon_q4_test.sh
+# NEON Q4_0 kernel vs the scalar reference, cross-compiled for aarch64 and run under qemu (a suite
+# of scripts/run_tests.sh, not of ctest). Needs Debian's g++-aarch64-linux-gnu and qemu-user. Usage: tests/neon_q4_test.sh
 # Builds a small driver (written below) with the kernel sources into a temp dir; exit 0 = pass.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,7 +1,11 @@
 // Linear-kernel benchmark (not a test): GFLOP/s of the XNNPACK paths (f32, Q8_0->qc8w,
-// Q4_0->qb4w/qc4w/qc8w) and of our own Q4_0 kernel (every ISA variant of the build) at the
-// model's shapes, 1 and 2 threads, plus the per-call cost of XNNPACK's reshape+setup at M=1.
-// Usage: mblip-bench-kernels [max_threads] [seconds_per_case] [shape filter: 0 = all, 1..3 = one]
+// Q4_0->qb4w/qc4w/qc8w) and of our own Q4_0 kernel (every ISA variant of the build) at every
+// linear shape of mBLIP mt0-xl (ViT 1408->4224, 1408<->6144; T5 2048->5120, 5120->2048,
+// 2048->2048; head 2048->250112) and M = 1, 5, 45, 257 (head: 1, 5), 1 and 2 threads, plus the
+// per-call cost of XNNPACK's reshape+setup at M=1. Natively the limits are measured in the same
+// run (streaming read bandwidth, int8 GEMM peak; native/bench_probes.cpp) and each row gives its
+// ratio: weight bytes / time against the bandwidth for M <= 5, GFLOP/s against the peak above.
+// Usage: mblip-bench-kernels [max_threads] [seconds_per_case] [weight-shape filter: 0 = all, 1..7]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +21,9 @@
 #include "kernels/linear_xnnpack.h"
 #include "kernels/q4_0.h"
 #include "kernels/thread_pool.h"
+#ifndef __EMSCRIPTEN__
+#include "bench_probes.h"
+#endif
 
 using namespace mblip;
 using Clock = std::chrono::steady_clock;
@@ -79,11 +86,17 @@ void reshape_setup_overhead(ThreadPool& pool) {
 int main(int argc, char** argv) {
   const int max_threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const double budget = argc > 2 ? std::atof(argv[2]) : 1.0;
-  struct Shape {
-    size_t m, k, n;
-  };
   const int only = argc > 3 ? std::atoi(argv[3]) : 0;
-  const Shape shapes[] = {{257, 1408, 6144}, {1, 2048, 5120}, {1, 2048, 250112}};
+  struct WeightShape {
+    size_t k, n;
+    const char* what;
+    std::vector<size_t> ms;
+  };
+  const std::vector<size_t> all_m = {1, 5, 45, 257};
+  const WeightShape shapes[] = {{1408, 4224, "vit qkv", all_m},     {1408, 6144, "vit fc1", all_m},
+                                {6144, 1408, "vit fc2", all_m},     {2048, 5120, "t5 wi", all_m},
+                                {5120, 2048, "t5 wo", all_m},       {2048, 2048, "t5 q/k/v/o", all_m},
+                                {2048, 250112, "lm head", {1, 5}}};
   struct Variant {
     const char* name;
     DType type;
@@ -108,16 +121,29 @@ int main(int argc, char** argv) {
     if (pool.threads() != threads) continue;  // single-threaded wasm
     reshape_setup_overhead(pool);
   }
+  double bandwidth = 0, int8_peak = 0;  // limits at max_threads; 0 = not measured (wasm)
+#ifndef __EMSCRIPTEN__
+  {
+    ThreadPool pool(max_threads);
+    const auto bw = mblip_cli::probe_read_bandwidth(pool, size_t{1} << 30);
+    const auto pk = mblip_cli::probe_linear_gemm(pool, "q8_0", 256, 512, 512);
+    bandwidth = bw.value;
+    int8_peak = pk.value;
+    std::printf("limits (%d threads): read bandwidth %.1f GB/s (%s); int8 GEMM peak %.1f GFLOP/s (%s)\n",
+                pool.threads(), bandwidth, bw.detail.c_str(), int8_peak, pk.detail.c_str());
+  }
+#endif
+  std::printf("\n%-22s %4s %-24s %10s %10s %9s %8s %s\n", "shape (K->N)", "M", "path", "1T GF/s", "2T GF/s",
+              "2T GB/s", "limit", "(pack s)");
   int shape_no = 0;
-  for (const Shape& s : shapes) {
+  for (const WeightShape& s : shapes) {
     if (only != 0 && ++shape_no != only) continue;
-    const auto x = random_floats(s.m * s.k, 2, 1.f);
-    std::vector<float> y(s.m * s.n);
+    const size_t max_m = *std::max_element(s.ms.begin(), s.ms.end());
+    const auto x = random_floats(max_m * s.k, 2, 1.f);
+    std::vector<float> y(max_m * s.n);
     for (const Variant& v : variants) {
-      // The scalar reference is only timed on the small decode shape (seconds per call otherwise).
-      if (v.own && std::string(v.own->name) == "ref" && s.m * s.n > 5120) continue;
       if (v.type == DType::F32 && s.n * s.k > (size_t{1} << 28)) {  // 2 GB of f32: not in wasm32
-        std::printf("M=%zu K=%zu N=%zu %-11s skipped (f32 weights > 1 GB)\n", s.m, s.k, s.n, v.name);
+        std::printf("%-22s      %-24s skipped (f32 weights > 1 GB)\n", s.what, v.name);
         continue;
       }
       const auto bytes = dtype_bytes(v.type, static_cast<int64_t>(s.n * s.k));
@@ -146,13 +172,26 @@ int main(int argc, char** argv) {
         std::printf("%s: %s\n", v.name, kr.status().to_string().c_str());
         continue;
       }
-      for (int threads = 1; threads <= max_threads; ++threads) {
-        ThreadPool pool(threads);
-        if (pool.threads() != threads) continue;
-        const double t = time_forward(*kr.value(), x.data(), s.m, y.data(), pool, budget);
-        const double gflops = 2.0 * s.m * s.k * s.n / t * 1e-9;
-        std::printf("M=%zu K=%zu N=%zu %-11s %dT: %8.2f ms  %7.1f GFLOP/s  (weights %.1f GB/s; pack %.2f s)\n", s.m,
-                    s.k, s.n, v.name, threads, t * 1e3, gflops, kr.value()->memory_bytes() / t * 1e-9, create);
+      char label[64];
+      std::snprintf(label, sizeof label, "%s %zu->%zu", s.what, s.k, s.n);
+      for (size_t m : s.ms) {
+        // The scalar reference is only timed at M = 1 below the head (seconds per call otherwise).
+        if (v.own && std::string(v.own->name) == "ref" && (m > 1 || s.n > 8192)) continue;
+        double gf[2] = {0, 0}, t2 = 0;
+        for (int threads = 1; threads <= std::min(max_threads, 2); ++threads) {
+          ThreadPool pool(threads);
+          if (pool.threads() != threads) continue;
+          const double t = time_forward(*kr.value(), x.data(), m, y.data(), pool, budget);
+          gf[threads - 1] = 2.0 * m * s.k * s.n / t * 1e-9;
+          t2 = t;
+        }
+        const double gbs = t2 > 0 ? kr.value()->memory_bytes() / t2 * 1e-9 : 0;
+        char limit[32] = "";
+        if (m <= 5 && bandwidth > 0) std::snprintf(limit, sizeof limit, "%.0f%% bw", 100 * gbs / bandwidth);
+        if (m > 5 && int8_peak > 0) std::snprintf(limit, sizeof limit, "%.0f%% pk", 100 * std::max(gf[0], gf[1]) / int8_peak);
+        std::printf("%-22s %4zu %-24s %10.1f %10.1f %9.1f %8s (%.2f)\n", label, m, v.name, gf[0], gf[1], gbs, limit,
+                    create);
+        std::fflush(stdout);
       }
     }
   }
