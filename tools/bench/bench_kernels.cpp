@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   }
 #endif
   std::printf("\n%-22s %4s %-24s %10s %10s %9s %8s %s\n", "shape (K->N)", "M", "path", "1T GF/s", "2T GF/s",
-              "2T GB/s", "limit", "(pack s)");
+              "GB/s", "limit", "(pack s)");
   int shape_no = 0;
   for (const WeightShape& s : shapes) {
     if (only != 0 && ++shape_no != only) continue;
@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
           gf[threads - 1] = 2.0 * m * s.k * s.n / t * 1e-9;
           t2 = t;
         }
+        // Weight bytes per second at the largest thread count timed (2 when max_threads >= 2).
         const double gbs = t2 > 0 ? kr.value()->memory_bytes() / t2 * 1e-9 : 0;
         char limit[32] = "";
         if (m <= 5 && bandwidth > 0) std::snprintf(limit, sizeof limit, "%.0f%% bw", 100 * gbs / bandwidth);

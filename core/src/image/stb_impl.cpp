@@ -88,10 +88,10 @@ uint32_t png_crc(const uint8_t* p, size_t n) {  // CRC-32 of PNG chunks (ISO 330
 //   every entry to the gray ramp (i, i, i) and PLTE overwrites the first ones).
 // - an empty IDAT before the first non-empty one makes stb_image memcpy 0 bytes to a null
 //   buffer (undefined behaviour, found by fuzzing). Empty IDAT chunks carry no data: dropped.
-std::vector<uint8_t> png_for_stb(const uint8_t* d, size_t n) {
-  if (n < 33 || be32(d + 12) != 0x49484452u /*IHDR*/) return {};
-  const bool palette = d[25] == 3;
-  std::vector<uint8_t> out(d, d + 8);
+// One pass over the chunks: with out == nullptr only reports whether a rewrite is needed (most
+// PNGs: no copy is made); with out, writes the rewritten PNG.
+bool rewrite_png_chunks(const uint8_t* d, size_t n, bool palette, std::vector<uint8_t>* out) {
+  if (out) out->assign(d, d + 8);
   size_t pos = 8;
   bool changed = false;
   while (pos + 12 <= n) {
@@ -101,20 +101,29 @@ std::vector<uint8_t> png_for_stb(const uint8_t* d, size_t n) {
     if (type == 0x49444154u /*IDAT*/ && len == 0) {
       changed = true;
     } else if (palette && type == 0x504C5445u /*PLTE*/ && len % 3 == 0 && len < 768) {
-      std::vector<uint8_t> body(d + pos + 4, d + pos + 8 + len);  // type + entries
-      for (uint32_t i = len / 3; i < 256; ++i) body.insert(body.end(), {static_cast<uint8_t>(i), static_cast<uint8_t>(i), static_cast<uint8_t>(i)});
-      const uint32_t nl = 768, crc = png_crc(body.data(), body.size());
-      out.insert(out.end(), {static_cast<uint8_t>(nl >> 24), static_cast<uint8_t>(nl >> 16), static_cast<uint8_t>(nl >> 8), static_cast<uint8_t>(nl)});
-      out.insert(out.end(), body.begin(), body.end());
-      out.insert(out.end(), {static_cast<uint8_t>(crc >> 24), static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 8), static_cast<uint8_t>(crc)});
       changed = true;
-    } else {
-      out.insert(out.end(), d + pos, d + pos + 12 + len);
+      if (out) {
+        std::vector<uint8_t> body(d + pos + 4, d + pos + 8 + len);  // type + entries
+        for (uint32_t i = len / 3; i < 256; ++i) body.insert(body.end(), {static_cast<uint8_t>(i), static_cast<uint8_t>(i), static_cast<uint8_t>(i)});
+        const uint32_t nl = 768, crc = png_crc(body.data(), body.size());
+        out->insert(out->end(), {static_cast<uint8_t>(nl >> 24), static_cast<uint8_t>(nl >> 16), static_cast<uint8_t>(nl >> 8), static_cast<uint8_t>(nl)});
+        out->insert(out->end(), body.begin(), body.end());
+        out->insert(out->end(), {static_cast<uint8_t>(crc >> 24), static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 8), static_cast<uint8_t>(crc)});
+      }
+    } else if (out) {
+      out->insert(out->end(), d + pos, d + pos + 12 + len);
     }
     pos += 12 + static_cast<size_t>(len);
   }
-  out.insert(out.end(), d + pos, d + n);
-  if (!changed) return {};
+  if (out) out->insert(out->end(), d + pos, d + n);
+  return changed;
+}
+
+std::vector<uint8_t> png_for_stb(const uint8_t* d, size_t n) {
+  if (n < 33 || be32(d + 12) != 0x49484452u /*IHDR*/) return {};
+  const bool palette = d[25] == 3;
+  std::vector<uint8_t> out;
+  if (rewrite_png_chunks(d, n, palette, nullptr)) rewrite_png_chunks(d, n, palette, &out);
   return out;
 }
 

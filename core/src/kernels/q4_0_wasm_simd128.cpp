@@ -51,6 +51,13 @@ inline void unpack(const uint8_t* q, v128_t w[4]) {
 }
 constexpr float kNibbleScale = 1.0f / 16.0f;  // exact: a power of two
 
+// The output value from a row's 4 float accumulator lanes (undoing the 16x of unpack), + bias.
+inline float finish(v128_t acc, const float* bias, size_t r) {
+  const float v = kNibbleScale * ((wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) +
+                                  (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3)));
+  return bias ? v + bias[r] : v;
+}
+
 inline v128_t block_dot(const v128_t w[4], const v128_t x[4]) {
   return wasm_i32x4_add(wasm_i32x4_add(wasm_i32x4_dot_i16x8(w[0], x[0]), wasm_i32x4_dot_i16x8(w[1], x[1])),
                         wasm_i32x4_add(wasm_i32x4_dot_i16x8(w[2], x[2]), wasm_i32x4_dot_i16x8(w[3], x[3])));
@@ -98,12 +105,7 @@ inline void tile(const Q4Packed& w, const float* const dw[NR], const Q8Acts& a, 
     }
   }
   for (int t = 0; t < MR; ++t)
-    for (int n = 0; n < NR; ++n) {
-      const v128_t v4 = acc[t][n];
-      const float v = kNibbleScale * ((wasm_f32x4_extract_lane(v4, 0) + wasm_f32x4_extract_lane(v4, 1)) +
-                                      (wasm_f32x4_extract_lane(v4, 2) + wasm_f32x4_extract_lane(v4, 3)));
-      y[(i0 + t) * ldy + r + n] = bias ? v + bias[r + n] : v;
-    }
+    for (int n = 0; n < NR; ++n) y[(i0 + t) * ldy + r + n] = finish(acc[t][n], bias, r + n);
 }
 
 // The M >= 4 path: one weight row, MR activation rows; the float scaling is done per block (the
@@ -131,11 +133,7 @@ inline void tile_per_block(const Q4Packed& w, const float* dw, const Q8Acts& a, 
       acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(block_dot(wv, xv)), wasm_f32x4_splat(sc)));
     }
   }
-  for (int t = 0; t < MR; ++t) {
-    const float v = kNibbleScale * ((wasm_f32x4_extract_lane(acc[t], 0) + wasm_f32x4_extract_lane(acc[t], 1)) +
-                                    (wasm_f32x4_extract_lane(acc[t], 2) + wasm_f32x4_extract_lane(acc[t], 3)));
-    y[(i0 + t) * ldy + r] = bias ? v + bias[r] : v;
-  }
+  for (int t = 0; t < MR; ++t) y[(i0 + t) * ldy + r] = finish(acc[t], bias, r);
 }
 
 // All activation rows [i0, i1) against weight rows r .. r + NR - 1.
