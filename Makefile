@@ -5,7 +5,8 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: setup native wasm wasm-st build test test-native test-wasm test-js demo clean
+# make check -- the quick tier: native build, quick-labelled Catch2 tests + CLI tests, JS unit tests
+.PHONY: check setup native wasm wasm-st wasm-relaxed wasm-relaxed-st build test test-native test-wasm test-js demo clean
 
 setup:
 	@scripts/setup.sh
@@ -22,11 +23,25 @@ wasm-st: setup
 	cmake --preset wasm-st >/dev/null
 	cmake --build --preset wasm-st -j $(JOBS)
 
-build: native wasm wasm-st
+# Relaxed-SIMD variants (clang-19 through emcc; chosen at load by engines that validate them).
+wasm-relaxed: setup
+	cmake --preset wasm-relaxed >/dev/null
+	cmake --build --preset wasm-relaxed -j $(JOBS)
+
+wasm-relaxed-st: setup
+	cmake --preset wasm-relaxed-st >/dev/null
+	cmake --build --preset wasm-relaxed-st -j $(JOBS)
+
+build: native wasm wasm-st wasm-relaxed wasm-relaxed-st
 	node web/scripts/build.mjs
 
 test: build
 	@scripts/run_tests.sh
+
+# Quick tier (a few minutes): native only; skips the [slow] end-to-end / quality sweeps, wasm and browser.
+check: native
+	ctest --preset native -j $(JOBS) -LE slow
+	cd web && node --test test/package.test.mjs
 
 demo: build
 	@scripts/demo.sh

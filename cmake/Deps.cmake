@@ -16,6 +16,10 @@ if(EMSCRIPTEN)
   set(SPM_BUILD_TEST OFF CACHE BOOL "" FORCE)
   add_subdirectory("${SPM_SRC}" "${CMAKE_BINARY_DIR}/third_party/sentencepiece" EXCLUDE_FROM_ALL)
   target_compile_options(sentencepiece-static PRIVATE ${MBLIP_WASM_FLAGS} -w)
+  # No LOG(INFO) output on the page's console: our GetMinLogLevel (level WARNING) replaces util.cc's.
+  set_source_files_properties("${SPM_SRC}/src/util.cc" DIRECTORY "${SPM_SRC}/src"
+    PROPERTIES COMPILE_DEFINITIONS GetMinLogLevel=GetMinLogLevel_spm_default)
+  target_sources(sentencepiece-static PRIVATE "${CMAKE_CURRENT_LIST_DIR}/spm_min_log_level.cc")
   add_library(mblip_sentencepiece INTERFACE)
   target_link_libraries(mblip_sentencepiece INTERFACE sentencepiece-static)
   # Consumers must see the same absl::string_view as the library (its internal one, which

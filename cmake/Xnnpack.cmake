@@ -33,6 +33,13 @@ if(EMSCRIPTEN)
   endif()
   file(READ "${CMAKE_CURRENT_LIST_DIR}/xnnpack_wasm/CMakeLists.txt" _xnn_own)
   set(_xnn_key "${_xnn_variant};${CMAKE_C_COMPILER_ID};${CMAKE_C_COMPILER_VERSION};${MBLIP_WASM_FLAGS};${_xnn_own}")
+  if(MBLIP_WASM_RELAXED_SIMD)
+    # clang-19 through emcc (cmake/RelaxedSimd.cmake) + XNNPACK's wasmrelaxedsimd microkernels.
+    string(REPLACE "wasm-" "wasm-relaxed-" _xnn_variant "${_xnn_variant}")
+    execute_process(COMMAND "${MBLIP_CLANG19}" --version OUTPUT_VARIABLE _xnn_clang19 OUTPUT_STRIP_TRAILING_WHITESPACE)
+    file(READ "${CMAKE_CURRENT_LIST_DIR}/xnnpack_wasm/relaxed.cmake" _xnn_relaxed_own)
+    set(_xnn_key "${_xnn_variant};${_xnn_clang19};${_xnn_relaxed_own};${_xnn_key}")
+  endif()
 else()
   if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|aarch64|arm64")
     message(WARNING "XNNPACK: untested processor ${CMAKE_SYSTEM_PROCESSOR}")
@@ -91,6 +98,9 @@ if(NOT EXISTS "${_xnn_stamp}")
       "-DXNNPACK_SOURCE_DIR=${_xnn_src}" "-DPTHREADPOOL_SOURCE_DIR=${_ptp_src}" "-DFXDIV_SOURCE_DIR=${_fxd_src}"
       "-DMBLIP_XNN_FLAGS_STR=${_xnn_flags_str}" "-DMBLIP_XNN_THREADS=${MBLIP_WASM_THREADS}"
       "-DPython3_EXECUTABLE=${Python3_EXECUTABLE}")
+    if(MBLIP_WASM_RELAXED_SIMD)
+      list(APPEND _xnn_cfg "-DCMAKE_PROJECT_mblip_xnnpack_wasm_INCLUDE=${CMAKE_CURRENT_LIST_DIR}/xnnpack_wasm/relaxed.cmake")
+    endif()
     set(_xnn_targets XNNPACK pthreadpool)
   endif()
   execute_process(COMMAND "${CMAKE_COMMAND}" ${_xnn_cfg}

@@ -170,13 +170,16 @@ ProbeResult probe_linear_gemm(mblip::ThreadPool& pool, const char* dtype, size_t
     return res;
   }
   const mblip::LinearKernel& kern = *kr.value();
-  kern.forward(x.data(), m, y.data(), pool);
+  if (!kern.forward(x.data(), m, y.data(), pool).ok()) {
+    res.detail = "forward failed";
+    return res;
+  }
   double best = 1e30;
   const auto start = Clock::now();
   int runs = 0;
   while (runs < 3 || (secs(start) < seconds && runs < 1000)) {
     const auto t0 = Clock::now();
-    kern.forward(x.data(), m, y.data(), pool);
+    (void)kern.forward(x.data(), m, y.data(), pool);
     best = std::min(best, secs(t0));
     ++runs;
   }
@@ -188,13 +191,46 @@ ProbeResult probe_linear_gemm(mblip::ThreadPool& pool, const char* dtype, size_t
   return res;
 }
 
-std::vector<OpTiming> probe_ops(mblip::ThreadPool& pool, size_t vision_layers, size_t text_layers) {
+namespace {
+
+// One linear of random weights of `dtype` (n x k), timed at m rows: median ms per call.
+double linear_ms(mblip::ThreadPool& pool, const std::string& dtype, size_t m, size_t k, size_t n, int reps) {
+  auto type = mblip::dtype_from_name(dtype);
+  if (!type.ok()) return 0;
+  const auto wf = noise(n * k, 13 + n + k, 0.05f);
+  auto nbytes = mblip::dtype_bytes(type.value(), static_cast<int64_t>(n * k));
+  if (!nbytes.ok()) return 0;
+  std::vector<uint8_t> w(nbytes.value());
+  mblip::quantize_row(type.value(), wf.data(), w.data(), static_cast<int64_t>(n * k));
+  mblip::TensorView tv;
+  tv.name = "bench.w";
+  tv.type = type.value();
+  tv.shape = {static_cast<int64_t>(n), static_cast<int64_t>(k)};
+  tv.data = w.data();
+  tv.nbytes = w.size();
+  auto kr = mblip::make_linear(tv, nullptr);
+  if (!kr.ok()) return 0;
+  const auto x = noise(m * k, 14, 1.0f);
+  std::vector<float> y(m * n);
+  return median_ms(reps, [&] { (void)kr.value()->forward(x.data(), m, y.data(), pool); });
+}
+
+}  // namespace
+
+std::vector<OpTiming> probe_ops(mblip::ThreadPool& pool, const OpShapes& shapes) {
   using namespace mblip;
   std::vector<OpTiming> out;
   const int reps = 5;
-  // ViT: 257 tokens x 1408, 16 heads of 88, MLP 6144.
+  const double VL = static_cast<double>(shapes.vision_layers), TL = static_cast<double>(shapes.text_layers);
+  // ViT block: 257 tokens x 1408, 16 heads of 88, MLP 6144 (+ the patch embedding once).
   {
     const size_t n = 257, d = 1408, heads = 16, dh = 88, mlp = 6144;
+    const std::string vt = shapes.vision_dtype;
+    out.push_back({"vit patch linear 256x588->1408 (f32)", linear_ms(pool, "f32", n - 1, 588, d, 3), 1, "vision"});
+    out.push_back({"vit qkv linear 257x1408->4224 (" + vt + ")", linear_ms(pool, vt, n, d, 3 * d, 3), VL, "vision"});
+    out.push_back({"vit proj linear 257x1408->1408 (" + vt + ")", linear_ms(pool, vt, n, d, d, 3), VL, "vision"});
+    out.push_back({"vit fc1 linear 257x1408->6144 (" + vt + ")", linear_ms(pool, vt, n, d, mlp, 3), VL, "vision"});
+    out.push_back({"vit fc2 linear 257x6144->1408 (" + vt + ")", linear_ms(pool, vt, n, mlp, d, 3), VL, "vision"});
     auto qkv = noise(n * 3 * d, 1, 1.0f);
     std::vector<float> ctx(n * d);
     ops::AttentionArgs a;
@@ -209,36 +245,52 @@ std::vector<OpTiming> probe_ops(mblip::ThreadPool& pool, size_t vision_layers, s
     a.scratch_floats = scratch.size();
     out.push_back({"vit attention 257x257, 16 heads x 88", median_ms(reps, [&] {
                      ops::attention(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ctx.data(), a, pool);
-                   }), static_cast<double>(vision_layers)});
+                   }), VL, "vision"});
     auto h = noise(n * mlp, 2, 3.0f);
     std::vector<float> hh(h.size());
-    out.push_back({"vit gelu_erf 257x6144", median_ms(reps, [&] {
+    // The copy restoring the input is timed apart and taken off.
+    const double copy_ms = median_ms(reps, [&] { std::copy(h.begin(), h.end(), hh.begin()); });
+    out.push_back({"vit gelu_erf 257x6144", std::max(0.0, median_ms(reps, [&] {
                      std::copy(h.begin(), h.end(), hh.begin());
                      ops::gelu_erf(hh.data(), hh.size(), pool);
-                   }), static_cast<double>(vision_layers)});
+                   }) - copy_ms), VL, "vision"});
     auto x = noise(n * d, 3, 2.0f), w = noise(d, 4, 1.0f), b = noise(d, 5, 1.0f);
     std::vector<float> y(n * d);
     out.push_back({"vit layer_norm 257x1408", median_ms(reps, [&] {
                      ops::layer_norm(x.data(), n, d, w.data(), b.data(), 1e-6f, y.data(), pool);
-                   }), 2.0 * vision_layers + 1});
+                   }), 2.0 * VL + 1, "vision"});
     out.push_back({"vit residual add 257x1408", median_ms(reps, [&] {
                      ops::add_inplace(y.data(), x.data(), n * d, pool);
-                   }), 2.0 * vision_layers + 1});
+                   }), 2.0 * VL + 1, "vision"});
   }
-  // mT5 encoder (40 tokens) and decoder step (1 query, 20 cached keys, 40 encoder keys).
+  // mT5 encoder layer (enc_len tokens) and the decoder step's small ops (1 query, 20 tokens).
   {
-    const size_t len = 40, d = 2048, heads = 32, dk = 64, ff = 5120;
+    const size_t len = shapes.enc_len, d = 2048, heads = 32, dk = 64, ff = 5120;
+    const std::string tt = shapes.text_dtype;
+    out.push_back({"t5 q/k/v/o linear " + std::to_string(len) + "x2048->2048 (" + tt + ")",
+                   linear_ms(pool, tt, len, d, d, 3), 4 * TL, "encoder"});
+    out.push_back({"t5 wi0/wi1 linear " + std::to_string(len) + "x2048->5120 (" + tt + ")",
+                   linear_ms(pool, tt, len, d, ff, 3), 2 * TL, "encoder"});
+    out.push_back({"t5 wo linear " + std::to_string(len) + "x5120->2048 (" + tt + ")",
+                   linear_ms(pool, tt, len, ff, d, 3), TL, "encoder"});
     auto x = noise(len * d, 6, 2.0f), w = noise(d, 7, 1.0f);
     std::vector<float> y(len * d);
-    out.push_back({"t5 rms_norm 40x2048", median_ms(reps, [&] {
+    out.push_back({"t5 rms_norm " + std::to_string(len) + "x2048", median_ms(reps, [&] {
                      ops::rms_norm(x.data(), len, d, w.data(), 1e-6f, y.data(), pool);
-                   }), 2.0 * text_layers + 1});
+                   }), 2.0 * TL + 1, "encoder"});
     auto g = noise(len * ff, 8, 3.0f);
     std::vector<float> gg(g.size());
-    out.push_back({"t5 gelu_tanh 40x5120", median_ms(reps, [&] {
+    const double copy_ms = median_ms(reps, [&] { std::copy(g.begin(), g.end(), gg.begin()); });
+    out.push_back({"t5 gelu_tanh " + std::to_string(len) + "x5120", std::max(0.0, median_ms(reps, [&] {
                      std::copy(g.begin(), g.end(), gg.begin());
                      ops::gelu_tanh(gg.data(), gg.size(), pool);
-                   }), static_cast<double>(text_layers)});
+                   }) - copy_ms), TL, "encoder"});
+    out.push_back({"t5 gate mul " + std::to_string(len) + "x5120", median_ms(reps, [&] {
+                     ops::mul_inplace(gg.data(), g.data(), gg.size(), pool);
+                   }), TL, "encoder"});
+    out.push_back({"t5 residual add " + std::to_string(len) + "x2048", median_ms(reps, [&] {
+                     ops::add_inplace(y.data(), x.data(), len * d, pool);
+                   }), 2 * TL, "encoder"});
     auto q = noise(len * d, 9, 1.0f), k = noise(len * d, 10, 1.0f), v = noise(len * d, 11, 1.0f);
     auto bias = noise(heads * len * len, 12, 1.0f);
     std::vector<float> ctx(len * d);
@@ -253,18 +305,18 @@ std::vector<OpTiming> probe_ops(mblip::ThreadPool& pool, size_t vision_layers, s
     std::vector<float> scratch(ops::attention_scratch_floats(a, pool));
     a.scratch = scratch.data();
     a.scratch_floats = scratch.size();
-    out.push_back({"t5 encoder attention 40x40, 32 heads x 64", median_ms(reps, [&] {
-                     ops::attention(q.data(), k.data(), v.data(), ctx.data(), a, pool);
-                   }), static_cast<double>(text_layers)});
-    // Decoder step: 1 query row against 40 keys (cross-attention), 20 greedy tokens.
+    out.push_back({"t5 encoder attention " + std::to_string(len) + "x" + std::to_string(len) + ", 32 heads x 64",
+                   median_ms(reps, [&] { ops::attention(q.data(), k.data(), v.data(), ctx.data(), a, pool); }), TL,
+                   "encoder"});
+    // Decoder step: 1 query row against the encoder keys (cross-attention), 20 greedy tokens.
     a.q_len = 1;
     a.bias = nullptr;
-    out.push_back({"t5 decoder attention 1x40, 32 heads x 64", median_ms(reps * 4, [&] {
+    out.push_back({"t5 decoder attention 1x" + std::to_string(len) + ", 32 heads x 64", median_ms(reps * 4, [&] {
                      ops::attention(q.data(), k.data(), v.data(), ctx.data(), a, pool);
-                   }), 2.0 * text_layers * 20});
+                   }), 2.0 * TL * 20, "decode"});
     out.push_back({"t5 decoder rms_norm 1x2048", median_ms(reps * 4, [&] {
                      ops::rms_norm(x.data(), 1, d, w.data(), 1e-6f, y.data(), pool);
-                   }), 3.0 * text_layers * 20});
+                   }), 3.0 * TL * 20, "decode"});
   }
   return out;
 }

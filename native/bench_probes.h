@@ -27,10 +27,16 @@ struct OpTiming {
   std::string name;   // op and shape
   double ms = 0;      // one call, median
   double per_image = 0;  // calls per caption (image + 20 greedy tokens)
+  std::string stage;  // "vision", "encoder" or "decode": the stage whose time it is part of
 };
-// Model-facing ops at the full-size shapes (ViT attention/gelu/layer_norm, T5 rms_norm/gelu_tanh,
-// decoder attention); median of a few calls each.
-std::vector<OpTiming> probe_ops(mblip::ThreadPool& pool, size_t vision_layers, size_t text_layers);
+// Model-facing ops and linears at the full-size shapes: every op of a ViT block and of a T5
+// encoder layer (so that stage time minus their sum is the "other" time), plus the decoder's
+// small ops; random weights of the model's types. Median of a few calls each.
+struct OpShapes {
+  size_t vision_layers = 39, text_layers = 24, enc_len = 47;
+  std::string vision_dtype = "q8_0", text_dtype = "q4_0";
+};
+std::vector<OpTiming> probe_ops(mblip::ThreadPool& pool, const OpShapes& shapes);
 
 // Peak and current resident set (bytes) from /proc/self/status (VmHWM / VmRSS); getrusage
 // fallback for the peak.

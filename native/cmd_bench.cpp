@@ -254,7 +254,13 @@ int cmd_bench(Args& args) {
     p = probe_linear_gemm(pool, vt.c_str(), 257, static_cast<size_t>(st.cfg.vision.hidden_size),
                           static_cast<size_t>(st.cfg.vision.intermediate_size));
     vit_gemm = p.value, vit_d = p.detail;
-    ops = probe_ops(pool, static_cast<size_t>(st.cfg.vision.num_layers), static_cast<size_t>(st.cfg.text.num_layers));
+    OpShapes shapes;
+    shapes.vision_layers = static_cast<size_t>(st.cfg.vision.num_layers);
+    shapes.text_layers = static_cast<size_t>(st.cfg.text.num_layers);
+    shapes.enc_len = static_cast<size_t>(st.cfg.num_query_tokens) + greedy.value().prompt_tokens;
+    shapes.vision_dtype = vt;
+    if (!st.encoder.dtype.empty()) shapes.text_dtype = st.encoder.dtype;
+    ops = probe_ops(pool, shapes);
   }
 
   // FLOPs and bytes per stage.
@@ -305,6 +311,19 @@ int cmd_bench(Args& args) {
   if (beams > 1)
     rows.push_back({"decode / step (beam " + std::to_string(beams) + ")", B.per_token_ms, bound_ms(0, step_bytes, 0),
                     std::to_string(beams) + " rows per weight pass"});
+  struct StageOther {
+    std::string name;
+    double stage_ms, ops_ms;
+  };
+  std::vector<StageOther> stage_other;
+  for (const auto& sn : {std::make_pair(std::string("vision"), median(stage["vision"])),
+                         std::make_pair(std::string("encoder"), G.encoder)}) {
+    double sum = 0;
+    bool any = false;
+    for (const OpTiming& t : ops)
+      if (t.stage == sn.first) sum += t.ms * t.per_image, any = true;
+    if (any) stage_other.push_back({sn.first, sn.second, sum});
+  }
   const double caption_ms = pre + median(stage["vision"]) + median(stage["qformer"]) + median(stage["projection"]) +
                             G.total;
 
@@ -337,8 +356,11 @@ int cmd_bench(Args& args) {
       nlohmann::ordered_json o = nlohmann::ordered_json::array();
       for (const OpTiming& t : ops)
         o.push_back({{"op", t.name}, {"ms", t.ms}, {"calls_per_caption", t.per_image},
-                     {"ms_per_caption", t.ms * t.per_image}});
+                     {"ms_per_caption", t.ms * t.per_image}, {"stage", t.stage}});
       j["ops"] = o;
+      nlohmann::ordered_json so = nlohmann::ordered_json::object();
+      for (const auto& x : stage_other) so[x.name] = {{"stage_ms", x.stage_ms}, {"ops_ms", x.ops_ms}, {"other_ms", x.stage_ms - x.ops_ms}};
+      j["other"] = so;
     }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
@@ -375,6 +397,11 @@ int cmd_bench(Args& args) {
       std::cout << "  " << std::left << std::setw(44) << t.name << std::right << std::setw(9) << fmt(t.ms, 3)
                 << " ms x " << std::setw(4) << t.per_image << " = " << std::setw(8) << fmt(t.ms * t.per_image, 1)
                 << " ms\n";
+    // What the ops above do not explain: stage time minus the sum of its ops.
+    for (const auto& so : stage_other)
+      std::cout << "  " << std::left << std::setw(44) << (so.name + " other (stage - ops above)") << std::right
+                << std::setw(24) << fmt(so.stage_ms - so.ops_ms, 1) << " ms (" << fmt(so.stage_ms, 1) << " - "
+                << fmt(so.ops_ms, 1) << ")\n";
   }
   return kExitOk;
 }

@@ -1,5 +1,7 @@
 // `mblip caption` and `mblip ask`: load the model once, embed each image once, generate for each
 // prompt; streams greedy/sampled text to the terminal, or prints one JSON object per line.
+#include <algorithm>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -11,6 +13,8 @@
 #include "mblip/mblip.h"
 
 namespace mblip_cli {
+
+std::function<void(double)> terminal_load_progress();  // cmd_cache.cpp
 
 namespace {
 
@@ -29,23 +33,69 @@ const char* kAskHelp =
     "  -m, --model FILE          model file (GGUF, from mblip-convert)\n"
     "  -q, --question TEXT       a question (repeatable)\n"
     "  --lang LANGUAGE           answer language, code or English name (default English)\n";
-const char* kCommonHelp =
-    "  --beams N                 beam search with N beams (caption default 5, ask 5; 1 = greedy)\n"
-    "  --max-new-tokens N        at most N new tokens (caption default 50, ask 10)\n"
-    "  --min-new-tokens N        no eos before N tokens (default 0)\n"
-    "  --length-penalty X        beam length penalty (caption default 1, ask -1)\n"
-    "  --repetition-penalty X    HF repetition penalty (default 1 = off)\n"
-    "  --no-repeat-ngram-size N  forbid repeated n-grams (default 0 = off)\n"
-    "  --sample                  multinomial sampling instead of search (sets --beams 1)\n"
-    "  --temperature T           sampling temperature (default 1)\n"
-    "  --top-k K                 keep the K most likely tokens (default 50, 0 = off)\n"
-    "  --top-p P                 nucleus sampling (default 1 = off)\n"
-    "  --seed S                  sampling seed (default 0)\n"
-    "  --no-exif                 ignore the EXIF orientation (as the HF processor does)\n"
-    "  --threads N               worker threads (default: all cores)\n"
-    "  --json                    one JSON object per line: image, prompt, tokens, text, score, timings_ms\n"
-    "  --verbose                 print per-stage timings to stderr\n"
-    "  -h, --help                this help\n";
+// Generation flags: each maps to a GenerateOptions field by name; the core parses, checks and
+// applies them (mblip::plan_task), so the CLI and the JS package behave the same.
+struct GenFlag {
+  const char* flag;
+  const char* option;
+  const char* help;
+};
+const GenFlag kGenFlags[] = {
+    {"--beams", "num_beams", "beam search with N beams (1 = greedy)"},
+    {"--max-new-tokens", "max_new_tokens", "at most N new tokens"},
+    {"--min-new-tokens", "min_new_tokens", "no eos before N tokens"},
+    {"--length-penalty", "length_penalty", "beam length penalty"},
+    {"--num-return-sequences", "num_return_sequences", "sequences to return (JSON: 'sequences')"},
+    {"--early-stopping", "early_stopping", "beam search: true, false or never"},
+    {"--repetition-penalty", "repetition_penalty", "HF repetition penalty (1 = off)"},
+    {"--no-repeat-ngram-size", "no_repeat_ngram_size", "forbid repeated n-grams (0 = off)"},
+    {"--temperature", "temperature", "sampling temperature"},
+    {"--top-k", "top_k", "keep the K most likely tokens (0 = off)"},
+    {"--top-p", "top_p", "nucleus sampling (1 = off)"},
+    {"--seed", "seed", "sampling seed"},
+};
+
+std::string fmt_num(double x) {
+  std::string s = std::to_string(x);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+// The defaults shown in --help come from the core's task defaults (never restated here).
+std::string common_help(mblip::Task task) {
+  const mblip::GenerateOptions d = mblip::task_defaults(task);
+  const auto dflt = [&](const std::string& opt) -> std::string {
+    if (opt == "num_beams") return std::to_string(d.num_beams);
+    if (opt == "max_new_tokens") return std::to_string(d.max_new_tokens);
+    if (opt == "min_new_tokens") return std::to_string(d.min_new_tokens);
+    if (opt == "length_penalty") return fmt_num(d.length_penalty);
+    if (opt == "num_return_sequences") return std::to_string(d.num_return_sequences);
+    if (opt == "early_stopping") return d.early_stopping == mblip::EarlyStopping::kNever ? "never" : d.early_stopping == mblip::EarlyStopping::kTrue ? "true" : "false";
+    if (opt == "repetition_penalty") return fmt_num(d.repetition_penalty);
+    if (opt == "no_repeat_ngram_size") return std::to_string(d.no_repeat_ngram_size);
+    if (opt == "temperature") return fmt_num(d.temperature);
+    if (opt == "top_k") return std::to_string(d.top_k);
+    if (opt == "top_p") return fmt_num(d.top_p);
+    if (opt == "seed") return std::to_string(d.seed);
+    return "";
+  };
+  std::string h;
+  for (const GenFlag& f : kGenFlags) {
+    std::string left = std::string("  ") + f.flag + " X";
+    left.resize(std::max<size_t>(left.size() + 1, 28), ' ');
+    h += left + f.help + " (default " + dflt(f.option) + ")\n";
+  }
+  h +=
+      "  --sample                  multinomial sampling instead of search (one beam unless --beams is given)\n"
+      "  --no-exif                 ignore the EXIF orientation (as the HF processor does)\n"
+      "  --threads N               worker threads (default: all cores)\n"
+      "  --no-cache                neither read nor write the packed-weights cache\n"
+      "  --json                    one JSON object per line: image, prompt, tokens, text, score, timings_ms\n"
+      "  --verbose                 print per-stage timings to stderr\n"
+      "  -h, --help                this help\n";
+  return h;
+}
 
 nlohmann::ordered_json timings_json(const mblip::Timings& t) {
   nlohmann::ordered_json o = nlohmann::ordered_json::object();
@@ -63,63 +113,41 @@ void print_timings(const std::string& what, const mblip::Timings& t) {
 
 int cmd_caption(const std::string& cmd, Args& args) {
   const bool ask = cmd == "ask";
-  mblip::GenerateOptions g = ask ? mblip::vqa_defaults() : mblip::caption_defaults();
-  std::string model_path, prompt, lang = "English", v;
-  bool have_prompt = false, json = false, verbose = false, beams_set = false;
-  mblip::DecodeOptions dec;
+  mblip::TaskRequest req;
+  req.task = ask ? mblip::Task::kAsk : mblip::Task::kCaption;
+  std::string model_path, v;
+  bool json = false, verbose = false;
   mblip::LoadOptions lo;
   std::vector<std::string> images, questions;
   auto usage = [&](const std::string& m) { return fail(cmd, m, kExitUsage); };
   while (!args.done()) {
     long long n = 0;
-    double x = 0;
-    if (args.flag({"-h", "--help"})) {
-      std::cout << (ask ? kAskHelp : kCaptionHelp) << kCommonHelp;
+    bool gen_flag = false;
+    for (const GenFlag& f : kGenFlags) {
+      if (args.option({f.flag}, &v)) {
+        req.options.push_back({f.option, v});
+        gen_flag = true;
+        break;
+      }
+    }
+    if (gen_flag) {
+    } else if (args.flag({"-h", "--help"})) {
+      std::cout << (ask ? kAskHelp : kCaptionHelp) << common_help(req.task);
       return kExitOk;
     } else if (args.option({"-m", "--model"}, &model_path)) {
-    } else if (!ask && args.option({"--prompt"}, &prompt)) {
-      have_prompt = true;
-    } else if (args.option({"--lang"}, &lang)) {
+    } else if (!ask && args.option({"--prompt"}, &req.prompt)) {
+    } else if (args.option({"--lang"}, &req.lang)) {
     } else if (ask && args.option({"-q", "--question"}, &v)) {
       questions.push_back(v);
-    } else if (args.option({"--beams"}, &v)) {
-      if (!parse_int(v, 1, mblip::kMaxBeams, &n)) return usage("--beams must be an integer in 1.." + std::to_string(mblip::kMaxBeams) + ", got '" + v + "'");
-      g.num_beams = static_cast<int>(n);
-      beams_set = true;
-    } else if (args.option({"--max-new-tokens"}, &v)) {
-      if (!parse_int(v, 1, mblip::kMaxNewTokensLimit, &n)) return usage("--max-new-tokens must be an integer in 1.." + std::to_string(mblip::kMaxNewTokensLimit) + ", got '" + v + "'");
-      g.max_new_tokens = static_cast<int>(n);
-    } else if (args.option({"--min-new-tokens"}, &v)) {
-      if (!parse_int(v, 0, mblip::kMaxNewTokensLimit, &n)) return usage("--min-new-tokens must be a non-negative integer, got '" + v + "'");
-      g.min_new_tokens = static_cast<int>(n);
-    } else if (args.option({"--length-penalty"}, &v)) {
-      if (!parse_double(v, &x)) return usage("--length-penalty must be a number, got '" + v + "'");
-      g.length_penalty = x;
-    } else if (args.option({"--repetition-penalty"}, &v)) {
-      if (!parse_double(v, &x)) return usage("--repetition-penalty must be a number, got '" + v + "'");
-      g.repetition_penalty = x;
-    } else if (args.option({"--no-repeat-ngram-size"}, &v)) {
-      if (!parse_int(v, 0, 1000, &n)) return usage("--no-repeat-ngram-size must be a non-negative integer, got '" + v + "'");
-      g.no_repeat_ngram_size = static_cast<int>(n);
     } else if (args.flag({"--sample"})) {
-      g.do_sample = true;
-    } else if (args.option({"--temperature"}, &v)) {
-      if (!parse_double(v, &x)) return usage("--temperature must be a number, got '" + v + "'");
-      g.temperature = x;
-    } else if (args.option({"--top-k"}, &v)) {
-      if (!parse_int(v, 0, 1 << 30, &n)) return usage("--top-k must be a non-negative integer, got '" + v + "'");
-      g.top_k = static_cast<int>(n);
-    } else if (args.option({"--top-p"}, &v)) {
-      if (!parse_double(v, &x)) return usage("--top-p must be a number, got '" + v + "'");
-      g.top_p = x;
-    } else if (args.option({"--seed"}, &v)) {
-      if (!parse_int(v, 0, (1LL << 62), &n)) return usage("--seed must be a non-negative integer, got '" + v + "'");
-      g.seed = static_cast<uint64_t>(n);
+      req.options.push_back({"do_sample", "true"});
     } else if (args.flag({"--no-exif"})) {
-      dec.apply_exif = false;
+      req.decode.apply_exif = false;
     } else if (args.option({"--threads"}, &v)) {
       if (!parse_int(v, 0, 1024, &n)) return usage("--threads must be an integer in 0..1024, got '" + v + "'");
       lo.threads = static_cast<int>(n);
+    } else if (args.flag({"--no-cache"})) {
+      lo.weight_cache = false;  // neither read nor write the packed-weights cache (mblip cache --help)
     } else if (args.flag({"--json"})) {
       json = true;
     } else if (args.flag({"--verbose", "-v"})) {
@@ -135,18 +163,24 @@ int cmd_caption(const std::string& cmd, Args& args) {
   if (images.empty()) return usage(ask ? "missing IMAGE" : "missing IMAGE (one or more)");
   if (ask && images.size() != 1) return usage("ask takes exactly one IMAGE, got " + std::to_string(images.size()));
   if (ask && questions.empty()) return usage("missing -q QUESTION");
-  if (g.do_sample && !beams_set) g.num_beams = 1;
-  auto language = mblip::find_language(lang);
-  if (!language.ok()) return usage(language.status().message());
-  if (mblip::Status st = mblip::validate_generate_options(g); !st.ok()) return usage(st.message());
 
-  std::vector<std::string> prompts;
-  if (ask) {
-    for (const auto& q : questions) prompts.push_back(mblip::vqa_prompt(q, language.value().name));
-  } else {
-    prompts.push_back(have_prompt ? prompt : mblip::caption_prompt(language.value().name));
+  // One plan per prompt (ask: per question); the core decides prompt and settings.
+  std::vector<mblip::TaskPlan> plans;
+  for (size_t k = 0; k < (ask ? questions.size() : 1); ++k) {
+    if (ask) req.question = questions[k];
+    auto plan = mblip::plan_task(req);
+    if (!plan.ok()) {
+      // Name the flag the user typed when the core names its option ("num_beams must be ...").
+      const std::string& m = plan.status().message();
+      for (const GenFlag& f : kGenFlags)
+        if (m.rfind(f.option, 0) == 0) return usage(std::string(f.flag) + ": " + m);
+      return usage(m);
+    }
+    plans.push_back(std::move(plan).value());
   }
+  const mblip::GenerateOptions& g = plans[0].options;
 
+  lo.on_progress = terminal_load_progress();  // cmd_cache.cpp
   auto model = mblip::Model::load_file(model_path, lo);
   if (!model.ok()) return fail(cmd, model.status());
   if (model.value()->info().random_weights && !json)
@@ -157,13 +191,13 @@ int cmd_caption(const std::string& cmd, Args& args) {
   int rc = kExitOk;
   const bool stream = !json && g.num_beams == 1;
   for (const std::string& image : images) {
-    auto emb = session.value()->embed_image_file(image, dec);
+    auto emb = session.value()->embed_image_file(image, plans[0].decode);
     if (!emb.ok()) {
       rc = fail(cmd, emb.status());
       continue;
     }
     if (verbose) print_timings(image, emb.value().timings_ms);
-    for (size_t k = 0; k < prompts.size(); ++k) {
+    for (size_t k = 0; k < plans.size(); ++k) {
       const std::string label = ask ? "Q: " + questions[k] + "\nA: " : (images.size() > 1 ? image + ": " : "");
       mblip::Callbacks cb;
       if (stream) {
@@ -173,7 +207,7 @@ int cmd_caption(const std::string& cmd, Args& args) {
           return true;
         };
       }
-      auto r = session.value()->generate(emb.value(), prompts[k], g, cb);
+      auto r = session.value()->generate(emb.value(), plans[k].prompt, plans[k].options, cb);
       if (!r.ok()) {
         if (stream) std::cout << "\n";
         rc = fail(cmd, r.status().with_context(image));
@@ -183,7 +217,7 @@ int cmd_caption(const std::string& cmd, Args& args) {
       if (json) {
         nlohmann::ordered_json o;
         o["image"] = image;
-        o["prompt"] = prompts[k];
+        o["prompt"] = plans[k].prompt;
         if (ask) o["question"] = questions[k];
         o["tokens"] = res.tokens();
         o["text"] = res.text();
@@ -198,7 +232,7 @@ int cmd_caption(const std::string& cmd, Args& args) {
       } else {
         std::cout << label << res.text() << "\n" << std::flush;
       }
-      if (verbose) print_timings(image + " [" + prompts[k] + "]", res.timings_ms);
+      if (verbose) print_timings(image + " [" + plans[k].prompt + "]", res.timings_ms);
     }
   }
   return rc;

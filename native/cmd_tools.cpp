@@ -1,6 +1,5 @@
-// `mblip tokenize | detokenize | preprocess | info`: inspection commands that read only what
-// they need from the model file (tokenizer bytes, config, tensor table) without loading weights.
-// Uses internal headers only (no mblip/mblip.h: see core/src/api/pipeline.h on include order).
+// `mblip tokenize | detokenize | preprocess | info`: inspection commands on a model file opened
+// for its metadata only (mblip::ModelFile: config, tokenizer, tensor table; no weights read).
 #include <cstdint>
 #include <fstream>
 #include <iostream>
@@ -12,11 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
-#include "image/image.h"
-#include "io/gguf.h"
-#include "model/config.h"
-#include "model/tensor_names.h"
-#include "tokenizer/tokenizer.h"
+#include "mblip/mblip.h"
 
 namespace mblip_cli {
 
@@ -33,14 +28,9 @@ Result<std::string> read_whole_file(const std::string& path) {
   return ss.str();
 }
 
-Result<std::unique_ptr<mblip::Tokenizer>> load_tokenizer(const std::string& model, const std::string& spm) {
-  if (!spm.empty()) {
-    MBLIP_ASSIGN_OR_RETURN(std::string bytes, read_whole_file(spm));
-    return mblip::Tokenizer::from_bytes(bytes);
-  }
-  MBLIP_ASSIGN_OR_RETURN(auto file, mblip::GgufFile::open_path(model));
-  MBLIP_ASSIGN_OR_RETURN(std::vector<uint8_t> b, file->get_bytes(mblip::kTokenizerModelKey));
-  return mblip::Tokenizer::from_bytes(std::string(b.begin(), b.end()));
+Result<std::unique_ptr<mblip::ModelFile>> load_tokenizer(const std::string& model, const std::string& spm) {
+  if (!spm.empty()) return mblip::ModelFile::open_tokenizer(spm);
+  return mblip::ModelFile::open(model);
 }
 
 // Common "-m MODEL | --tokenizer FILE" parsing; returns -1 to continue, else an exit code.
@@ -87,10 +77,11 @@ int cmd_tokenize(Args& args) {
   if (pos.size() != 1) return fail("tokenize", "expected exactly one TEXT argument, got " + std::to_string(pos.size()), kExitUsage);
   auto tok = load_tokenizer(model, spm);
   if (!tok.ok()) return fail("tokenize", tok.status());
-  auto ids = tok.value()->encode_ids(pos[0]);
+  auto ids = tok.value()->tokenize(pos[0]);
   if (!ids.ok()) return fail("tokenize", ids.status());
-  std::vector<std::string> pieces;
-  for (int32_t id : ids.value()) pieces.push_back(tok.value()->id_to_piece(id));
+  auto pr = tok.value()->token_pieces(ids.value());
+  if (!pr.ok()) return fail("tokenize", pr.status());
+  const std::vector<std::string>& pieces = pr.value();
   if (json) {
     nlohmann::json o;
     o["text"] = pos[0];
@@ -132,7 +123,7 @@ int cmd_detokenize(Args& args) {
   if (ids.empty()) return fail("detokenize", "no token ids given", kExitUsage);
   auto tok = load_tokenizer(model, spm);
   if (!tok.ok()) return fail("detokenize", tok.status());
-  auto text = tok.value()->decode(ids, true);
+  auto text = tok.value()->detokenize(ids);
   if (!text.ok()) return fail("detokenize", text.status());
   if (json) {
     std::cout << nlohmann::json({{"ids", ids}, {"text", text.value()}}).dump() << "\n";
@@ -167,19 +158,15 @@ int cmd_preprocess(Args& args) {
   }
   if (model.empty() || image.empty() || out.empty())
     return fail("preprocess", "need -m MODEL.gguf, IMAGE and --npy OUT.npy", kExitUsage);
-  auto file = mblip::GgufFile::open_path(model);
+  auto file = mblip::ModelFile::open(model);
   if (!file.ok()) return fail("preprocess", file.status());
-  auto cfg = mblip::read_config(*file.value());
-  if (!cfg.ok()) return fail("preprocess", cfg.status());
   auto bytes = read_whole_file(image);
   if (!bytes.ok()) return fail("preprocess", bytes.status());
-  mblip::ImageDecodeOptions d;
-  d.apply_exif_orientation = exif;
-  auto rgb = mblip::decode_image(reinterpret_cast<const uint8_t*>(bytes.value().data()), bytes.value().size(), d);
-  if (!rgb.ok()) return fail("preprocess", rgb.status().with_context(image));
-  auto px = mblip::preprocess_image(rgb.value(), cfg.value().preprocess);
+  mblip::DecodeOptions d;
+  d.apply_exif = exif;
+  auto px = file.value()->preprocess(reinterpret_cast<const uint8_t*>(bytes.value().data()), bytes.value().size(), d);
   if (!px.ok()) return fail("preprocess", px.status().with_context(image));
-  const int64_t h = cfg.value().preprocess.height, w = cfg.value().preprocess.width;
+  const int64_t h = px.value().height, w = px.value().width;
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, " + std::to_string(h) + ", " +
                        std::to_string(w) + "), }";
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
@@ -191,7 +178,7 @@ int cmd_preprocess(Args& args) {
   f.put(static_cast<char>(hl & 0xff));
   f.put(static_cast<char>(hl >> 8));
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
-  f.write(reinterpret_cast<const char*>(px.value().data()), static_cast<std::streamsize>(px.value().size() * sizeof(float)));
+  f.write(reinterpret_cast<const char*>(px.value().data.data()), static_cast<std::streamsize>(px.value().data.size() * sizeof(float)));
   if (!f.good()) return fail("preprocess", "write to '" + out + "' failed");
   return kExitOk;
 }
@@ -220,48 +207,29 @@ int cmd_info(Args& args) {
     if (!args.error().empty()) return fail("info", args.error(), kExitUsage);
   }
   if (path.empty()) return fail("info", "missing MODEL.gguf", kExitUsage);
-  auto file = mblip::GgufFile::open_path(path);
+  auto file = mblip::ModelFile::open(path);
   if (!file.ok()) return fail("info", file.status());
-  auto cfgr = mblip::read_config(*file.value());
-  if (!cfgr.ok()) return fail("info", cfgr.status());
-  const mblip::ModelConfig& c = cfgr.value();
+  const mblip::ModelInfo& info = file.value()->info();
+  const nlohmann::json cfg = nlohmann::json::parse(file.value()->config_json());
 
   nlohmann::json o;
   o["file"] = path;
-  o["gguf_version"] = file.value()->version();
-  o["architecture"] = c.architecture;
-  o["name"] = c.name;
-  o["random_weights"] = c.random_weights;
-  o["vision"] = {{"hidden_size", c.vision.hidden_size}, {"intermediate_size", c.vision.intermediate_size},
-                 {"num_layers", c.vision.num_layers}, {"num_heads", c.vision.num_heads},
-                 {"image_size", c.vision.image_size}, {"patch_size", c.vision.patch_size},
-                 {"layer_norm_eps", c.vision.layer_norm_eps}};
-  o["qformer"] = {{"hidden_size", c.qformer.hidden_size}, {"intermediate_size", c.qformer.intermediate_size},
-                  {"num_layers", c.qformer.num_layers}, {"num_heads", c.qformer.num_heads},
-                  {"cross_attention_frequency", c.qformer.cross_attention_frequency},
-                  {"layer_norm_eps", c.qformer.layer_norm_eps}};
-  o["num_query_tokens"] = c.num_query_tokens;
-  o["text"] = {{"model_type", c.text.model_type}, {"vocab_size", c.text.vocab_size}, {"d_model", c.text.d_model},
-               {"d_kv", c.text.d_kv}, {"d_ff", c.text.d_ff}, {"num_heads", c.text.num_heads},
-               {"num_layers", c.text.num_layers}, {"num_decoder_layers", c.text.num_decoder_layers},
-               {"relative_attention_num_buckets", c.text.relative_attention_num_buckets},
-               {"relative_attention_max_distance", c.text.relative_attention_max_distance},
-               {"gated", c.text.gated}, {"dense_act", c.text.dense_act},
-               {"tie_word_embeddings", c.text.tie_word_embeddings}};
-  o["image"] = {{"height", c.preprocess.height}, {"width", c.preprocess.width},
-                {"mean", c.preprocess.mean}, {"std", c.preprocess.std}};
+  o["gguf_version"] = file.value()->gguf_version();
+  o["architecture"] = info.architecture;
+  o["name"] = info.name;
+  o["random_weights"] = info.random_weights;
+  for (const char* k : {"vision", "qformer", "num_query_tokens", "text", "image"}) o[k] = cfg.at(k);
   nlohmann::json tensors = nlohmann::json::array();
   std::map<std::string, std::pair<uint64_t, uint64_t>> totals;  // component -> (bytes, params)
   uint64_t total_bytes = 0, total_params = 0;
-  for (const mblip::GgufTensorInfo& t : file.value()->tensors()) {
-    const std::string comp = mblip::component_name(mblip::component_of(t.view.name));
-    const uint64_t params = static_cast<uint64_t>(t.view.numel());
-    tensors.push_back({{"name", t.view.name}, {"hf_name", mblip::hf_name_for(t.view.name)},
-                       {"type", mblip::dtype_name(t.view.type)}, {"shape", shape_json(t.view.shape)},
-                       {"bytes", t.view.nbytes}, {"component", comp}});
-    totals[comp].first += t.view.nbytes;
-    totals[comp].second += params;
-    total_bytes += t.view.nbytes;
+  for (const mblip::TensorEntry& t : file.value()->tensors()) {
+    uint64_t params = 1;
+    for (int64_t d : t.shape) params *= static_cast<uint64_t>(d);
+    tensors.push_back({{"name", t.name}, {"hf_name", t.hf_name}, {"type", t.type}, {"shape", shape_json(t.shape)},
+                       {"bytes", t.bytes}, {"component", t.component}});
+    totals[t.component].first += t.bytes;
+    totals[t.component].second += params;
+    total_bytes += t.bytes;
     total_params += params;
   }
   o["tensors"] = tensors;
@@ -274,11 +242,11 @@ int cmd_info(Args& args) {
     std::cout << o.dump(1) << "\n";
     return kExitOk;
   }
-  std::cout << "file          " << path << " (GGUF v" << file.value()->version() << ")\n"
-            << "architecture  " << c.architecture << (c.name.empty() ? "" : "  name " + c.name)
-            << (c.random_weights ? "  [random weights]" : "") << "\n"
+  std::cout << "file          " << path << " (GGUF v" << file.value()->gguf_version() << ")\n"
+            << "architecture  " << info.architecture << (info.name.empty() ? "" : "  name " + info.name)
+            << (info.random_weights ? "  [random weights]" : "") << "\n"
             << "vision        " << o["vision"].dump() << "\n"
-            << "qformer       " << o["qformer"].dump() << "  queries " << c.num_query_tokens << "\n"
+            << "qformer       " << o["qformer"].dump() << "  queries " << info.num_query_tokens << "\n"
             << "text          " << o["text"].dump() << "\n"
             << "image         " << o["image"].dump() << "\n\n";
   for (const auto& t : tensors) {

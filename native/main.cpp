@@ -73,6 +73,12 @@ int fail(const std::string& cmd, const std::string& message, int code) {
 
 int fail(const std::string& cmd, const mblip::Status& st) { return fail(cmd, st.to_string(), kExitError); }
 
+int cmd_compare(Args& args);  // cmd_compare.cpp
+
+}  // namespace mblip_cli
+
+namespace mblip_cli {
+int cmd_cache(Args& args);  // cmd_cache.cpp
 }  // namespace mblip_cli
 
 namespace {
@@ -90,7 +96,9 @@ const char* kUsage =
     "  preprocess  image -> pixel values   mblip preprocess -m MODEL.gguf IMAGE --npy OUT.npy\n"
     "  info        describe a model file   mblip info MODEL.gguf [--json]\n"
     "  bench       stage times vs limits   mblip bench -m MODEL.gguf [--threads N] [--json] [IMAGE]\n"
+    "  compare     check a recipe          mblip compare -m TEST.gguf --reference REF.gguf IMAGE...\n"
     "  languages   list the 96 languages\n"
+    "  cache       packed-weights cache    mblip cache list|clear\n"
     "\n"
     "Run 'mblip <command> --help' for the options of a command.\n";
 
@@ -119,6 +127,8 @@ int main(int argc, char** argv) {
   if (cmd == "preprocess") return cmd_preprocess(args);
   if (cmd == "info") return cmd_info(args);
   if (cmd == "bench") return cmd_bench(args);
+  if (cmd == "cache") return cmd_cache(args);
+  if (cmd == "compare") return cmd_compare(args);  // cmd_compare.cpp
   if (cmd == "languages") {
     if (!args.done() && (args.peek() == "--help" || args.peek() == "-h")) {
       std::cout << "Usage: mblip languages\nLists mBLIP's 96 languages: code and English name.\n";

@@ -8,7 +8,8 @@ mirror=${MBLIP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 packages=(cmake g++ ninja-build make pkg-config curl xz-utils ca-certificates emscripten
   libsentencepiece-dev sentencepiece libstb-dev catch2 nlohmann-json3-dev libjpeg62-turbo-dev
-  clang libclang-rt-14-dev chromium g++-aarch64-linux-gnu qemu-user)
+  clang libclang-rt-14-dev chromium g++-aarch64-linux-gnu qemu-user
+  clang-19 lld-19 llvm-19)   # clang-19/wasm-ld-19: the relaxed-SIMD wasm builds (emcc drives them)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -51,7 +52,9 @@ for entry in "${sources[@]}"; do
   rm -rf "$dest" && mv "$dest.tmp" "$dest" && touch "$dest/.mblip-unpacked"
 done
 
-if [ -f "$here/web/package-lock.json" ] && [ ! -d "$here/web/node_modules/playwright-core" ] ; then
+# web/ devDependencies: playwright-core (browser tests), binaryen 132 (wasm-opt for the relaxed-SIMD link).
+if [ -f "$here/web/package-lock.json" ] && { [ ! -d "$here/web/node_modules/playwright-core" ] ||
+     [ ! -x "$here/web/node_modules/.bin/wasm-opt" ]; }; then
   (cd "$here/web" && npm ci --no-audit --no-fund)
 fi
 echo "setup: ok (deps in $deps)"

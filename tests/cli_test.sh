@@ -3,6 +3,7 @@
 # usage errors, unknown language, missing files, a bad image among good ones, --json fields,
 # and that `caption` reproduces a golden greedy sequence.
 # Usage: cli_test.sh MBLIP_BIN MBLIP_CONVERT_BIN GOLDEN_DIR TMP_DIR
+export MBLIP_CACHE_DIR="${MBLIP_CACHE_DIR:-$(mktemp -d)}"  # never the user's packed-weights cache
 set -u
 MBLIP=$1; CONVERT=$2; GOLDEN=$3; TMP=$4
 fails=0

@@ -12,7 +12,7 @@
 
 using namespace mblip;
 
-TEST_CASE("concurrency: 3 sessions in parallel threads equal a sequential run", "[concurrency]") {
+TEST_CASE("concurrency: 3 sessions in parallel threads equal a sequential run", "[concurrency][slow]") {
   MBLIP_REQUIRE_GOLDEN();
   auto loaded = Model::load_file(mblip_test::golden_gguf("tiny-mt5", "f32"));
   INFO(loaded.status().to_string());
@@ -23,8 +23,8 @@ TEST_CASE("concurrency: 3 sessions in parallel threads equal a sequential run", 
   std::vector<Job> jobs(3);
   jobs[0] = {dir + "chelsea_progressive.jpg", "Caption in English:", {}};
   jobs[0].opts.max_new_tokens = 12;
-  jobs[1] = {dir + "astronaut_baseline.jpg", "Question: what is this? Short answer in German:", vqa_defaults()};
-  jobs[2] = {dir + "rocket_exif_orient6.jpg", "Caption in Japanese:", caption_defaults()};
+  jobs[1] = {dir + "astronaut_baseline.jpg", "Question: what is this? Short answer in German:", task_defaults(Task::kAsk)};
+  jobs[2] = {dir + "rocket_exif_orient6.jpg", "Caption in Japanese:", task_defaults(Task::kCaption)};
   jobs[2].opts.max_new_tokens = 16;
 
   struct Out { std::vector<int32_t> tokens; double score = 0; std::string error; };

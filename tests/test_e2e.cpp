@@ -128,12 +128,12 @@ void run_model_cases(const std::string& model_name) {
 
 }  // namespace
 
-TEST_CASE("e2e tiny-mt5: every golden case and setting from the image file", "[e2e]") {
+TEST_CASE("e2e tiny-mt5: every golden case and setting from the image file", "[e2e][slow]") {
   MBLIP_REQUIRE_GOLDEN();
   run_model_cases("tiny-mt5");
 }
 
-TEST_CASE("e2e tiny-mt5-odd: every golden case and setting from the image file", "[e2e]") {
+TEST_CASE("e2e tiny-mt5-odd: every golden case and setting from the image file", "[e2e][slow]") {
   MBLIP_REQUIRE_GOLDEN();
   run_model_cases("tiny-mt5-odd");
 }

@@ -235,7 +235,7 @@ void run_case(DType type, int64_t n, int64_t k, XnnQ4Mode q4, bool with_bias) {
     INFO(dtype_name(type) << " " << kernel.describe() << " n=" << n << " k=" << k << " m=" << m);
     const auto x = make_x(m, static_cast<size_t>(k), m * 17 + static_cast<uint64_t>(k));
     std::vector<float> y(m * static_cast<size_t>(n));
-    kernel.forward(x.data(), m, y.data(), pool1);
+    REQUIRE(kernel.forward(x.data(), m, y.data(), pool1).ok());
     const auto ref = reference(w, x, bias, m);
     if (type == DType::F32 || type == DType::F16) {
       const Check c = compare(y, ref, nullptr);
@@ -300,8 +300,8 @@ TEST_CASE("make_linear uses XNNPACK and agrees with the reference kernel", "[ker
   ThreadPool pool(1);
   const auto x = make_x(3, 96, 1);
   std::vector<float> y1(3 * 40), y2(3 * 40);
-  fast.value()->forward(x.data(), 3, y1.data(), pool);
-  ref.value()->forward(x.data(), 3, y2.data(), pool);
+  REQUIRE(fast.value()->forward(x.data(), 3, y1.data(), pool).ok());
+  REQUIRE(ref.value()->forward(x.data(), 3, y2.data(), pool).ok());
   const auto bound = qd8_bound(w, x, 3, XnnQ4Mode::kBlockwise);
   for (size_t i = 0; i < y1.size(); ++i) CHECK(std::fabs(y1[i] - y2[i]) <= bound[i]);
 }
@@ -315,8 +315,8 @@ TEST_CASE("XNNPACK linear results are bitwise identical for 1 and 2 threads", "[
     for (size_t m : {size_t{1}, size_t{45}}) {
       const auto x = make_x(m, 2048, 3);
       std::vector<float> y1(m * 257), y2(m * 257, -1.f);
-      kr.value()->forward(x.data(), m, y1.data(), p1);
-      kr.value()->forward(x.data(), m, y2.data(), p2);
+      REQUIRE(kr.value()->forward(x.data(), m, y1.data(), p1).ok());
+      REQUIRE(kr.value()->forward(x.data(), m, y2.data(), p2).ok());
       INFO(dtype_name(t) << " m=" << m << " threads=" << p2.threads());
       CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
     }
@@ -333,14 +333,14 @@ TEST_CASE("one XNNPACK kernel can be used from two threads at once", "[kernels]"
   const auto xa = make_x(ma, 256, 1), xb = make_x(mb, 256, 2);
   std::vector<float> ea(ma * 300), eb(mb * 300);
   ThreadPool serial(1);
-  kernel.forward(xa.data(), ma, ea.data(), serial);
-  kernel.forward(xb.data(), mb, eb.data(), serial);
+  REQUIRE(kernel.forward(xa.data(), ma, ea.data(), serial).ok());
+  REQUIRE(kernel.forward(xb.data(), mb, eb.data(), serial).ok());
   std::atomic<int> mismatches{0};
   auto worker = [&](const std::vector<float>& x, size_t m, const std::vector<float>& expect) {
     ThreadPool pool(1);
     std::vector<float> y(m * 300);
     for (int it = 0; it < 50; ++it) {
-      kernel.forward(x.data(), m, y.data(), pool);
+      REQUIRE(kernel.forward(x.data(), m, y.data(), pool).ok());
       if (std::memcmp(y.data(), expect.data(), y.size() * 4) != 0) mismatches++;
     }
   };

@@ -127,7 +127,7 @@ std::vector<float> run_variant(const Q4Weight& w, const Q4Variant& v, const std:
   auto kr = make_linear_q4_0(w.view(), nullptr, &v);
   REQUIRE(kr.ok());
   std::vector<float> y(m * static_cast<size_t>(w.n), -1.f);
-  kr.value()->forward(x.data(), m, y.data(), pool);
+  REQUIRE(kr.value()->forward(x.data(), m, y.data(), pool).ok());
   return y;
 }
 
@@ -227,10 +227,10 @@ TEST_CASE("Q4_0 kernel: bias, thread-count invariance, dispatch through make_lin
     REQUIRE(kb.ok());
     REQUIRE(k0.ok());
     std::vector<float> y1(m * n), y2(m * n), y3(m * n), y0(m * n);
-    kb.value()->forward(x.data(), m, y1.data(), p1);
-    kb.value()->forward(x.data(), m, y2.data(), p2);
-    kb.value()->forward(x.data(), m, y3.data(), p3);
-    k0.value()->forward(x.data(), m, y0.data(), p1);
+    REQUIRE(kb.value()->forward(x.data(), m, y1.data(), p1).ok());
+    REQUIRE(kb.value()->forward(x.data(), m, y2.data(), p2).ok());
+    REQUIRE(kb.value()->forward(x.data(), m, y3.data(), p3).ok());
+    REQUIRE(k0.value()->forward(x.data(), m, y0.data(), p1).ok());
     INFO(v.name);
     CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
     CHECK(std::memcmp(y1.data(), y3.data(), y1.size() * 4) == 0);
@@ -242,7 +242,7 @@ TEST_CASE("Q4_0 kernel: bias, thread-count invariance, dispatch through make_lin
   REQUIRE(auto_k.ok());
   INFO("make_linear chose: " << auto_k.value()->describe());
   std::vector<float> y(m * n);
-  auto_k.value()->forward(x.data(), m, y.data(), p2);
+  REQUIRE(auto_k.value()->forward(x.data(), m, y.data(), p2).ok());
   double max_ref = 0, max_err = 0;
   for (size_t i = 0; i < m; ++i)
     for (size_t o = 0; o < n; ++o) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
@@ -49,6 +50,7 @@ struct Recipe {
   std::map<Component, DType> overrides;
   double greedy_gap, beam_gap;
   double min_cos[kNumStages];
+  const char* q8_kernel = nullptr;  // MBLIP_Q8_KERNEL while the model loads (nullptr: the default)
 };
 
 // --- Thresholds, from the measured table in docs/model-file.md "Quality on the golden models"
@@ -60,22 +62,41 @@ struct Recipe {
 //   models); worst cosine 0.99999964, bound 0.999999.
 // q8_0: identical greedy tokens where gap > 0.05 (measured: tiny-mt5 6/11, every miss has a gap
 //   <= 0.045; the 3 items above 0.05 all agree). Worst cosines 0.99986 / 0.99973 / 0.99966 /
-//   0.99926 / 0.99962 (vision .. logits).
-// 4-bit (q4_0 everywhere, default = q4_0 + vision q8_0, q4_0-llm = q4_0 text/embeddings/head
-//   and f32 elsewhere): no token requirement (measured 0/11 on tiny-mt5). These tiny random
-//   models have top-2 gaps of 0.002-0.12 on unit-scale logits, and 4-bit blocks of 32 on
-//   64-wide random matrices move the step-0 logits by far more (cosine 0.96-0.97); a trained
-//   mT5-XL has wide gaps and 2048-wide rows that average the rounding noise. The cosines catch
-//   a broken or degraded 4-bit path: step-0 logits measured 0.9655 / 0.9616 / 0.9745, bounds
-//   0.93 / 0.92 / 0.94.
+//   0.99926 / 0.99960 (vision .. logits) with the default kernels (XNNPACK qc8w: weights
+//   requantized per row, activations per row). Issue 13 asked for >= 0.9999 per stage; that is
+//   beyond the Q8_0 format on these models: q8_0-ref (exact dequantized weights, float
+//   activations) measures 0.99996 / 0.99992 / 0.99990 / 0.99976 / 0.99979.
+// q8_0-own: the own Q8_0 kernel (block scales kept, activations per block of 32; opt-in with
+//   MBLIP_Q8_KERNEL=own, slower): 0.99993 / 0.99988 / 0.99984 / 0.99958 / 0.99971. No token
+//   requirement: greedy 3/11 natively, 2/11 in wasm (c00, gap 0.104, flips there: only the
+//   float summation order differs). At logits cosine ~0.9997 (error ~0.07 per logit at std 3)
+//   flips at gaps of 0.05-0.1 are chance, so the gap > 0.05 rule holds for no q8_0 path reliably.
+// 4-bit (q4_0 everywhere, q4v8 = q4_0 + vision q8_0 (the default before 2026-12-04), q4_0-llm =
+//   q4_0 text/embeddings/head and f32 elsewhere): no token requirement (measured 0/11 on
+//   tiny-mt5). These tiny random models have top-2 gaps of 0.002-0.12 on unit-scale logits, and
+//   4-bit blocks of 32 on 64-wide random matrices move the step-0 logits by far more (cosine
+//   0.96-0.97); a trained mT5-XL has wide gaps and 2048-wide rows that average the rounding
+//   noise. The cosines catch a broken or degraded 4-bit path.
+// default (tools/convert/recipe.h default_recipe(): q4_0 + vision, Q-Former, projection q8_0):
+//   measured 0.99986 / 0.99974 / 0.99967 / 0.98224 / 0.97467 (XNNPACK natively; own Q4_0
+//   kernel: encoder 0.98484, logits 0.97640). Encoder floor = issue 13's target 0.975; the
+//   logits target 0.985 is not reached within the 3.6 GB budget (table in docs/model-file.md).
 // tiny-mt5-odd: every matrix row (48 / 100) is not a multiple of 32, so the converter stores
 //   f16 for all q8_0 / q4_0 weights: its rows equal f16 and still run the whole pipeline.
 const Recipe kRecipes[] = {
     {"f32", DType::F32, {}, 0.01, 0.01, {0.9999999, 0.9999999, 0.9999999, 0.9999999, 0.9999999}},
     {"f16", DType::F16, {}, 0.01, 0.01, {0.999999, 0.999999, 0.999999, 0.999999, 0.999999}},
     {"q8_0", DType::Q8_0, {}, 0.05, kNever, {0.9997, 0.9994, 0.9993, 0.9985, 0.9992}},
+    {"q8_0-own", DType::Q8_0, {}, kNever, kNever, {0.9998, 0.9997, 0.9996, 0.9991, 0.9994}, "own"},
+    {"q8_0-ref", DType::Q8_0, {}, 0.05, kNever, {0.99992, 0.99984, 0.9998, 0.9995, 0.9995}, "ref"},
     {"q4_0", DType::Q4_0, {}, kNever, kNever, {0.97, 0.95, 0.94, 0.87, 0.93}},
-    {"default", DType::Q4_0, {{Component::kVision, DType::Q8_0}}, kNever, kNever, {0.9997, 0.96, 0.95, 0.88, 0.92}},
+    {"q4v8", DType::Q4_0, {{Component::kVision, DType::Q8_0}}, kNever, kNever, {0.9997, 0.96, 0.95, 0.88, 0.92}},
+    {"default",
+     DType::Q4_0,
+     {{Component::kVision, DType::Q8_0}, {Component::kQFormer, DType::Q8_0}, {Component::kProjection, DType::Q8_0}},
+     kNever,
+     kNever,
+     {0.9997, 0.9994, 0.9993, 0.975, 0.95}},
     {"q4_0-llm",
      DType::F32,
      {{Component::kTextEncoder, DType::Q4_0},
@@ -140,7 +161,19 @@ struct Measured {
   std::string worst_where[kNumStages];
 };
 
+// Sets MBLIP_Q8_KERNEL (kernels/linear.cpp) for the lifetime of the object, then unsets it.
+struct Q8KernelEnv {
+  explicit Q8KernelEnv(const char* v) : set(v != nullptr) {
+    if (set) ::setenv("MBLIP_Q8_KERNEL", v, 1);
+  }
+  ~Q8KernelEnv() {
+    if (set) ::unsetenv("MBLIP_Q8_KERNEL");
+  }
+  bool set;
+};
+
 Measured measure(const std::string& model_name, const Recipe& r) {
+  const Q8KernelEnv env(r.q8_kernel);
   const std::string g = mblip_test::golden_dir();
   const auto manifest = mblip_test::read_json(g + "/models/manifest.json");
   const std::string path = recipe_gguf(model_name, r);
@@ -288,4 +321,33 @@ TEST_CASE("quality: token agreement and stage cosines per quantization recipe", 
     CHECK(false);
   }
   CHECK(problems.empty());
+}
+
+// Hidden exploration table (not a regression test): candidate 4-bit recipes on tiny-mt5, used
+// to choose the default recipe (docs/model-file.md). Run with: mblip_tests "[.recipes]".
+TEST_CASE("quality: candidate 4-bit recipes (table only)", "[.recipes]") {
+  MBLIP_REQUIRE_GOLDEN();
+  using C = Component;
+  const DType q8 = DType::Q8_0;
+  const Recipe cands[] = {
+      {"d", DType::Q4_0, {{C::kVision, q8}}, kNever, kNever, {}},
+      {"d+head", DType::Q4_0, {{C::kVision, q8}, {C::kLmHead, q8}}, kNever, kNever, {}},
+      {"d+qf", DType::Q4_0, {{C::kVision, q8}, {C::kQFormer, q8}, {C::kProjection, q8}}, kNever, kNever, {}},
+      {"d+qf+head", DType::Q4_0, {{C::kVision, q8}, {C::kQFormer, q8}, {C::kProjection, q8}, {C::kLmHead, q8}}, kNever, kNever, {}},
+      {"d+qf+emb", DType::Q4_0, {{C::kVision, q8}, {C::kQFormer, q8}, {C::kProjection, q8}, {C::kEmbeddings, q8}}, kNever, kNever, {}},
+      {"d+qf+emb+head", DType::Q4_0, {{C::kVision, q8}, {C::kQFormer, q8}, {C::kProjection, q8}, {C::kEmbeddings, q8}, {C::kLmHead, q8}}, kNever, kNever, {}},
+      {"d+qf+enc", DType::Q4_0, {{C::kVision, q8}, {C::kQFormer, q8}, {C::kProjection, q8}, {C::kTextEncoder, q8}}, kNever, kNever, {}},
+      {"d+qf+dec", DType::Q4_0, {{C::kVision, q8}, {C::kQFormer, q8}, {C::kProjection, q8}, {C::kTextDecoder, q8}}, kNever, kNever, {}},
+  };
+  std::ostringstream table;
+  char line[512];
+  const char* only = std::getenv("MBLIP_EXPLORE_ONLY");
+  for (const Recipe& r : cands) {
+    if (only && std::string(only) != r.name) continue;
+    const Measured m = measure("tiny-mt5", r);
+    std::snprintf(line, sizeof line, "%-16s greedy %2d/%-3d beam %2d/%-3d %.5f %.5f %.5f %.5f %.5f\n", r.name, m.greedy_ok,
+                  m.items, m.beam_ok, m.items, m.min_cos[0], m.min_cos[1], m.min_cos[2], m.min_cos[3], m.min_cos[4]);
+    table << line;
+  }
+  std::printf("%s", table.str().c_str());
 }

@@ -43,7 +43,7 @@ std::vector<int32_t> caption_tokens(Model& m, const std::string& image) {
   REQUIRE(e.ok());
   GenerateOptions g;
   g.max_new_tokens = 8;
-  auto r = s.value()->generate(e.value(), caption_prompt("English"), g);
+  auto r = s.value()->generate(e.value(), task_prompt(Task::kCaption, "English"), g);
   REQUIRE(r.ok());
   return r.value().tokens();
 }

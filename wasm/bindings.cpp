@@ -62,52 +62,11 @@ bool has(const val& o, const char* key) {
   return !o.isUndefined() && !o.isNull() && !o[key].isUndefined() && !o[key].isNull();
 }
 
-// Options object (camelCase keys, all optional) -> GenerateOptions; absent keys keep defaults.
-GenerateOptions generate_options_from(const val& o) {
-  GenerateOptions g;
-  if (has(o, "maxNewTokens")) g.max_new_tokens = o["maxNewTokens"].as<int>();
-  if (has(o, "minNewTokens")) g.min_new_tokens = o["minNewTokens"].as<int>();
-  if (has(o, "numBeams")) g.num_beams = o["numBeams"].as<int>();
-  if (has(o, "numReturnSequences")) g.num_return_sequences = o["numReturnSequences"].as<int>();
-  if (has(o, "lengthPenalty")) g.length_penalty = o["lengthPenalty"].as<double>();
-  if (has(o, "doSample")) g.do_sample = o["doSample"].as<bool>();
-  if (has(o, "temperature")) g.temperature = o["temperature"].as<double>();
-  if (has(o, "topK")) g.top_k = o["topK"].as<int>();
-  if (has(o, "topP")) g.top_p = o["topP"].as<double>();
-  if (has(o, "seed")) g.seed = static_cast<uint64_t>(o["seed"].as<double>());
-  if (has(o, "repetitionPenalty")) g.repetition_penalty = o["repetitionPenalty"].as<double>();
-  if (has(o, "noRepeatNgramSize")) g.no_repeat_ngram_size = o["noRepeatNgramSize"].as<int>();
-  if (has(o, "earlyStopping")) {
-    val v = o["earlyStopping"];
-    if (v.typeOf().as<std::string>() == "string") {
-      g.early_stopping = EarlyStopping::kNever;
-    } else {
-      g.early_stopping = v.as<bool>() ? EarlyStopping::kTrue : EarlyStopping::kFalse;
-    }
-  }
-  return g;
-}
-
-val generate_options_to(const GenerateOptions& g) {
-  val o = val::object();
-  o.set("maxNewTokens", g.max_new_tokens);
-  o.set("minNewTokens", g.min_new_tokens);
-  o.set("numBeams", g.num_beams);
-  o.set("numReturnSequences", g.num_return_sequences);
-  o.set("lengthPenalty", g.length_penalty);
-  o.set("doSample", g.do_sample);
-  o.set("temperature", g.temperature);
-  o.set("topK", g.top_k);
-  o.set("topP", g.top_p);
-  o.set("seed", static_cast<double>(g.seed));
-  o.set("repetitionPenalty", g.repetition_penalty);
-  o.set("noRepeatNgramSize", g.no_repeat_ngram_size);
-  if (g.early_stopping == EarlyStopping::kNever) {
-    o.set("earlyStopping", std::string("never"));
-  } else {
-    o.set("earlyStopping", g.early_stopping == EarlyStopping::kTrue);
-  }
-  return o;
+// A JS value as the text plan_task() parses (numbers in shortest round-trip form).
+std::string option_text(const val& v) {
+  const std::string type = v.typeOf().as<std::string>();
+  if (type == "boolean") return v.as<bool>() ? "true" : "false";
+  return val::global("String")(v).as<std::string>();
 }
 
 val sequence_object(const Sequence& s) {
@@ -119,6 +78,18 @@ val sequence_object(const Sequence& s) {
 }
 
 }  // namespace
+
+// A TaskPlan made by plan_task(), owned by JS (call delete()).
+class JsPlan {
+ public:
+  explicit JsPlan(TaskPlan p) : plan_(std::move(p)) {}
+  const TaskPlan& get() const { return plan_; }
+  std::string prompt() const { return plan_.prompt; }
+  std::string lang() const { return plan_.language.code; }
+
+ private:
+  TaskPlan plan_;
+};
 
 // One image's embedding, owned by JS (call delete()).
 class JsEmbedding {
@@ -164,11 +135,8 @@ class JsModel {
   }
 
   // Encoded image bytes (JPEG/PNG/BMP/GIF) at heap address `ptr`; the caller frees them after.
-  val embed_image(uintptr_t ptr, double size, val opts) {
-    DecodeOptions d;
-    if (has(opts, "applyExif")) d.apply_exif = opts["applyExif"].as<bool>();
-    if (has(opts, "maxPixels")) d.max_pixels = static_cast<int64_t>(opts["maxPixels"].as<double>());
-    auto r = session_->embed_image(reinterpret_cast<const uint8_t*>(ptr), static_cast<size_t>(size), d);
+  val embed_image(uintptr_t ptr, double size, const JsPlan& plan) {
+    auto r = session_->embed_image(reinterpret_cast<const uint8_t*>(ptr), static_cast<size_t>(size), plan.get().decode);
     if (!r.ok()) return error_result(r.status());
     return ok_result(val(JsEmbedding(std::move(r).value())));
   }
@@ -187,10 +155,7 @@ class JsModel {
 
   // on_token(event) is called per step with {step, token, delta, text, provisional}; returning
   // false cancels (the result then has code "Cancelled").
-  val generate(const JsEmbedding& emb, const std::string& prompt, val opts, val on_token) {
-    GenerateOptions g = generate_options_from(opts);
-    Status valid = validate_generate_options(g);
-    if (!valid.ok()) return error_result(valid);
+  val generate(const JsEmbedding& emb, const JsPlan& plan, val on_token) {
     Callbacks cb;
     if (on_token.typeOf().as<std::string>() == "function") {
       cb.on_token = [&on_token](const TokenEvent& e) {
@@ -204,7 +169,7 @@ class JsModel {
         return keep.isUndefined() || keep.as<bool>();
       };
     }
-    auto r = session_->generate(emb.get(), prompt, g, cb);
+    auto r = session_->generate(emb.get(), plan.get().prompt, plan.get().options, cb);
     if (!r.ok()) return error_result(r.status());
     const GenerateResult& res = r.value();
     val o = val::object();
@@ -335,6 +300,13 @@ val build_info() {
   return o;
 }
 
+val check_model_file_size_js(double size) {
+  if (!(size >= 0) || size > 9.0e15) return error_result(model_load_error("model size " + std::to_string(size) + " is not a byte count"));
+  Status st = check_model_file_size(static_cast<uint64_t>(size));
+  if (!st.ok()) return error_result(st);
+  return ok_result(val(true));
+}
+
 val languages() {
   val a = val::array();
   const auto& l = mblip_languages();
@@ -348,15 +320,40 @@ val find_language_js(const std::string& s) {
   return ok_result(language_object(r.value()));
 }
 
-std::string caption_prompt_js(const std::string& language_name) { return caption_prompt(language_name); }
-std::string vqa_prompt_js(const std::string& q, const std::string& language_name) { return vqa_prompt(q, language_name); }
-val caption_defaults_js() { return generate_options_to(caption_defaults()); }
-val vqa_defaults_js() { return generate_options_to(vqa_defaults()); }
+// {task: 'caption'|'ask', lang, question, prompt, options: {maxNewTokens: 30, ...}, applyExif,
+// maxPixels} -> JsPlan. Values are passed through as text: the core parses and checks them.
+val plan_task_js(val req) {
+  TaskRequest r;
+  if (has(req, "task")) {
+    const std::string t = option_text(req["task"]);
+    if (t == "ask") r.task = Task::kAsk;
+    else if (t != "caption") return error_result(invalid_argument("unknown task '" + t + "' (caption or ask)"));
+  }
+  if (has(req, "lang")) r.lang = option_text(req["lang"]);
+  if (has(req, "question")) r.question = option_text(req["question"]);
+  if (has(req, "prompt")) r.prompt = option_text(req["prompt"]);
+  if (has(req, "applyExif")) r.decode.apply_exif = req["applyExif"].as<bool>();
+  if (has(req, "maxPixels")) r.decode.max_pixels = static_cast<int64_t>(req["maxPixels"].as<double>());
+  if (has(req, "options")) {
+    val keys = val::global("Object").call<val>("keys", req["options"]);
+    const int n = keys["length"].as<int>();
+    for (int k = 0; k < n; ++k) {
+      const std::string key = keys[k].as<std::string>();
+      val v = req["options"][key];
+      if (v.isUndefined()) continue;
+      r.options.push_back({key, option_text(v)});
+    }
+  }
+  auto p = plan_task(r);
+  if (!p.ok()) return error_result(p.status());
+  return ok_result(val(JsPlan(std::move(p).value())));
+}
 
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(mblip) {
   using namespace emscripten;
+  class_<JsPlan>("Plan").function("prompt", &JsPlan::prompt).function("lang", &JsPlan::lang);
   class_<JsEmbedding>("Embedding")
       .function("timings", &JsEmbedding::timings)
       .function("num_queries", &JsEmbedding::num_queries)
@@ -378,10 +375,8 @@ EMSCRIPTEN_BINDINGS(mblip) {
   function("build_info", &build_info);
   function("languages", &languages);
   function("find_language", &find_language_js);
-  function("caption_prompt", &caption_prompt_js);
-  function("vqa_prompt", &vqa_prompt_js);
-  function("caption_defaults", &caption_defaults_js);
-  function("vqa_defaults", &vqa_defaults_js);
+  function("plan_task", &plan_task_js);
+  function("check_model_file_size", &check_model_file_size_js);
   function("load_model", &load_model);
 }
 

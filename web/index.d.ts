@@ -24,6 +24,12 @@ export interface LoadProgress {
   phase: 'read' | 'parse';
 }
 
+/**
+ * The wasm builds: relaxed SIMD (engines that validate its instructions, e.g. current Chrome; Node >= 22)
+ * or SIMD128 (every other engine), each with pthreads (cross-origin isolated pages, Node) or single-threaded.
+ */
+export type BuildName = 'relaxed-simd-threads' | 'relaxed-simd' | 'simd128-threads' | 'simd128';
+
 export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Worker threads. >1 needs cross-origin isolation in browsers (else the single-threaded build is used, with a warning). Default: hardwareConcurrency (max 8; 2 in Node). 1 selects the single-threaded build. */
@@ -32,6 +38,12 @@ export interface LoadOptions {
   cache?: boolean;
   /** Advanced: URL of another Emscripten module factory (e.g. dist/ on a CDN). */
   moduleUrl?: string;
+  /**
+   * Which wasm build to run (default 'auto': relaxed SIMD when the engine validates it, threads when
+   * `threads` > 1 and allowed). A forced build the engine cannot run rejects with an MBlipError of code
+   * 'Unsupported'; an unknown name with an InvalidArgumentError.
+   */
+  build?: 'auto' | BuildName;
 }
 
 export interface TokenEvent {
@@ -89,6 +101,8 @@ export interface GenerateResult {
 export interface Language { code: string; name: string }
 
 export interface ModelInfo {
+  /** The wasm build that runs this model. */
+  build: BuildName;
   architecture: string; name: string; textModelType: string;
   /** A synthetic / randomly initialised model: its outputs are meaningless. */
   randomWeights: boolean;
@@ -101,13 +115,18 @@ export interface ModelInfo {
 export declare class MBlip {
   /** Loads a GGUF model (written by mblip-convert) into a new worker. */
   static load(source: ModelSource, options?: LoadOptions): Promise<MBlip>;
-  readonly info: ModelInfo;
+  /** Set by load(); null while the worker restarts after an abort, until the model is loaded again. */
+  readonly info: ModelInfo | null;
   /** The 96 languages of mBLIP. */
   readonly languages: Language[];
   /** Whether the URL download came from / went into the Cache API. */
   readonly cache: { hit: boolean; stored: boolean } | null;
+  /** Heap use after loading: the wasm heap's size and the most raw model bytes the loader held at once. */
+  readonly memory: { heapBytes: number; streamPeakBufferedBytes: number };
   /** True when the pthreads build runs. */
   readonly threaded: boolean;
+  /** The wasm build in use (same as info.build). */
+  readonly build: BuildName;
   readonly threads: number;
   readonly version: string;
   caption(image: ImageInput, options?: CaptionOptions): Promise<GenerateResult>;
@@ -116,6 +135,11 @@ export declare class MBlip {
   dispose(): void;
 }
 export default MBlip;
+
+/** The builds and what they need. */
+export declare const BUILDS: Readonly<Record<BuildName, { file: string; relaxed: boolean; threads: boolean }>>;
+/** Whether this engine can run the relaxed-SIMD builds (validates the probe module; never on Node < 22). */
+export declare function relaxedSimdSupport(): { ok: boolean; reason: string };
 
 /** Deletes every model cached by MBlip.load() (browser Cache API). */
 export declare function clearModelCache(): Promise<boolean>;

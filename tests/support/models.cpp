@@ -4,7 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+#endif
+
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <mutex>
 #include <random>
@@ -16,15 +21,32 @@
 
 namespace mblip_test {
 
-bool newer_than_binary(const std::string& path) {
+namespace {
+
+// The file whose age decides whether a cached conversion is fresh: this test binary natively,
+// the .wasm beside the .js node runs (NODERAWFS shows the host filesystem), "" when unknown.
+std::string binary_path() {
 #ifdef __EMSCRIPTEN__
-  (void)path;
-  return false;  // the binary's location is unknown under node: reconvert once per process
+  char* p = reinterpret_cast<char*>(MAIN_THREAD_EM_ASM_INT({
+    var s = (typeof process === 'object' && process.argv && process.argv[1]) ? String(process.argv[1]) : '';
+    return allocateUTF8(s.replace(/\.js$/, '.wasm'));
+  }));
+  if (!p) return "";
+  std::string s(p);
+  std::free(p);
+  return s;
 #else
-  struct stat out, exe;
-  if (::stat(path.c_str(), &out) != 0 || ::stat("/proc/self/exe", &exe) != 0) return false;
-  return out.st_mtime > exe.st_mtime;
+  return "/proc/self/exe";
 #endif
+}
+
+}  // namespace
+
+bool newer_than_binary(const std::string& path) {
+  static const std::string exe_path = binary_path();
+  struct stat out, exe;
+  if (exe_path.empty() || ::stat(path.c_str(), &out) != 0 || ::stat(exe_path.c_str(), &exe) != 0) return false;
+  return out.st_mtime > exe.st_mtime;
 }
 
 std::string golden_gguf(const std::string& model, const std::string& weights) {

@@ -6,6 +6,8 @@
 // run (streaming read bandwidth, int8 GEMM peak; native/bench_probes.cpp) and each row gives its
 // ratio: weight bytes / time against the bandwidth for M <= 5, GFLOP/s against the peak above.
 // Usage: mblip-bench-kernels [max_threads] [seconds_per_case] [weight-shape filter: 0 = all, 1..7]
+//        mblip-bench-kernels ops [max_threads] [reps]: model ops (attention, GELU, norms) with the
+//        switchable paths old vs new in one process, interleaved, best of reps (ops_ab below).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +23,7 @@
 #include "kernels/linear_xnnpack.h"
 #include "kernels/q4_0.h"
 #include "kernels/thread_pool.h"
+#include "ops/ops.h"
 #ifndef __EMSCRIPTEN__
 #include "bench_probes.h"
 #endif
@@ -44,12 +47,12 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale) {
 
 // Median time of forward over repeated runs for about `budget` seconds (at least 3 runs).
 double time_forward(const LinearKernel& k, const float* x, size_t m, float* y, ThreadPool& pool, double budget) {
-  k.forward(x, m, y, pool);  // warm-up
+  if (!k.forward(x, m, y, pool).ok()) return -1;  // warm-up
   std::vector<double> t;
   const auto start = Clock::now();
   while (t.size() < 3 || (seconds_since(start) < budget && t.size() < 200)) {
     const auto t0 = Clock::now();
-    k.forward(x, m, y, pool);
+    (void)k.forward(x, m, y, pool);
     t.push_back(seconds_since(t0));
   }
   std::sort(t.begin(), t.end());
@@ -83,7 +86,77 @@ void reshape_setup_overhead(ThreadPool& pool) {
 
 }  // namespace
 
+// Old vs new path of each switchable op, timed alternately in one process (env switch read per
+// call), best of `reps` each: robust against the load of a shared machine.
+template <typename F>
+void ab(const char* name, const char* env, int reps, F&& f) {
+  double best[2] = {1e30, 1e30};
+  for (int r = 0; r < reps; ++r)
+    for (int v = 0; v < 2; ++v) {
+      setenv(env, v == 0 ? "0" : "1", 1);
+      const auto t0 = Clock::now();
+      f();
+      best[v] = std::min(best[v], seconds_since(t0));
+    }
+  unsetenv(env);
+  std::printf("  %-46s old %8.3f ms  new %8.3f ms  old/new %5.2fx  (%s=0 / 1)\n", name, best[0] * 1e3, best[1] * 1e3,
+              best[0] / best[1], env);
+}
+
+int ops_ab(int max_threads, int reps) {
+  for (int threads = 1; threads <= max_threads; ++threads) {
+    ThreadPool pool(threads);
+    if (pool.threads() != threads) continue;
+    std::printf("ops, %d thread(s), best of %d:\n", threads, reps);
+    struct Att { const char* name; size_t heads, dh, ql, kl, stride_mul; bool bias; };
+    const Att shapes[] = {{"vit attention 257x257, 16 x 88", 16, 88, 257, 257, 3, false},
+                          {"qformer cross-attention 32x257, 12 x 64", 12, 64, 32, 257, 1, false},
+                          {"t5 encoder attention 47x47, 32 x 64 (bias)", 32, 64, 47, 47, 1, true}};
+    for (const Att& s : shapes) {
+      const size_t inner = s.heads * s.dh, st = inner * s.stride_mul;
+      auto q = random_floats(s.ql * st, 1, 1.0f), k = random_floats(s.kl * st, 2, 1.0f), v = random_floats(s.kl * st, 3, 1.0f);
+      auto bias = random_floats(s.heads * s.ql * s.kl, 4, 1.0f);
+      std::vector<float> out(s.ql * inner);
+      ops::AttentionArgs a;
+      a.heads = s.heads;
+      a.head_dim = s.dh;
+      a.q_len = s.ql;
+      a.kv_len = s.kl;
+      a.q_stride = a.k_stride = a.v_stride = st;
+      a.out_stride = inner;
+      a.scale = 0.1f;
+      if (s.bias) {
+        a.bias = bias.data();
+        a.bias_head_stride = s.ql * s.kl;
+        a.bias_row_stride = s.kl;
+      }
+      setenv("MBLIP_ATTENTION_GEMM", "1", 1);
+      std::vector<float> scratch(ops::attention_scratch_floats(a, pool));
+      a.scratch = scratch.data();
+      a.scratch_floats = scratch.size();
+      ab(s.name, "MBLIP_ATTENTION_GEMM", reps,
+         [&] { ops::attention(q.data(), k.data(), v.data(), out.data(), a, pool); });
+    }
+    {
+      // Fresh input every call (repeated GELU would drift into denormals); the copy is in both.
+      const auto x0 = random_floats(257 * 6144, 5, 3.0f);
+      std::vector<float> x(x0.size());
+      ab("vit gelu_erf 257x6144 (+ input copy), 4 vs 8 lanes", "MBLIP_OPS_AVX2", reps, [&] {
+        std::copy(x0.begin(), x0.end(), x.begin());
+        ops::gelu_erf(x.data(), x.size(), pool);
+      });
+      ab("vit gelu_erf 257x6144 (+ input copy), ours vs XNNPACK", "MBLIP_XNN_GELU", reps, [&] {
+        std::copy(x0.begin(), x0.end(), x.begin());
+        ops::gelu_erf(x.data(), x.size(), pool);
+      });
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "ops") == 0)
+    return ops_ab(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 20);
   const int max_threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const double budget = argc > 2 ? std::atof(argv[2]) : 1.0;
   const int only = argc > 3 ? std::atoi(argv[3]) : 0;

@@ -8,7 +8,9 @@
 //
 //   node tools/bench/wasm_fullsize.mjs --model /work/tmp_full/full_q4.gguf [--model ...]
 //        [--image samples/sunset.jpg] [--tokens 20] [--threads 1,2] [--cli build/native/bin/mblip]
-//        [--skip native,node,browser] [--json out.json]
+//        [--skip native,node,browser] [--builds auto,relaxed,simd128] [--json out.json]
+// --builds: wasm build families to time (each with threads when --threads > 1): auto (the package's
+// choice), relaxed (relaxed-simd[-threads]), simd128 (simd128[-threads]). Default: auto.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const web = path.join(repo, 'web');
 const args = { model: [], image: path.join(repo, 'samples/sunset.jpg'), tokens: 20, threads: [1, 2],
-  cli: path.join(repo, 'build/native/bin/mblip'), skip: [], json: null };
+  cli: path.join(repo, 'build/native/bin/mblip'), skip: [], json: null, builds: ['auto'] };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--model') args.model.push(path.resolve(v()));
@@ -28,6 +30,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--cli') args.cli = path.resolve(v());
   else if (a === '--skip') args.skip = v().split(',');
   else if (a === '--json') args.json = path.resolve(v());
+  else if (a === '--builds') args.builds = v().split(',');
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
 if (!args.model.length) { console.error('usage: wasm_fullsize.mjs --model FILE.gguf [...]'); process.exit(2); }
@@ -36,6 +39,12 @@ const MB = (b) => (b / 1048576).toFixed(0);
 const s = (ms) => (ms / 1000).toFixed(1);
 const log = (...x) => console.log(new Date().toISOString().slice(11, 19), ...x);
 const caption = { numBeams: 1, maxNewTokens: args.tokens };
+// Build family + thread count -> the package's build option (undefined = auto).
+function buildName(family, threads) {
+  if (family === 'auto') return undefined;
+  if (family !== 'relaxed' && family !== 'simd128') { console.error(`unknown build family ${family}`); process.exit(2); }
+  return `${family === 'relaxed' ? 'relaxed-simd' : 'simd128'}${threads > 1 ? '-threads' : ''}`;
+}
 
 function native(model, threads) {
   const r = spawnSync('/usr/bin/time', ['-v', args.cli, 'caption', '-m', model, '--beams', '1', '--max-new-tokens',
@@ -49,21 +58,21 @@ function native(model, threads) {
   return { wallMs, loadMs: wallMs - captionMs, captionMs, peakRssBytes: Number(rss[1]) * 1024, tokens: out.tokens, text: out.text };
 }
 
-async function node(model, threads) {
+async function node(model, threads, build) {
   const { MBlip } = await import(pathToFileURL(path.join(web, 'src/index.js')).href);
   const t0 = performance.now();
-  const m = await MBlip.load(model, { threads });
+  const m = await MBlip.load(model, { threads, build });
   const readyMs = performance.now() - t0;
   try {
     const t1 = performance.now();
     const r = await m.caption(fs.readFileSync(args.image), caption);
     const captionMs = performance.now() - t1;
     return { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: r.heapBytes,
-      streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, tokens: r.tokens, text: r.text };
+      streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, tokens: r.tokens, text: r.text };
   } finally { m.dispose(); }
 }
 
-async function browser(model, threads) {
+async function browser(model, threads, build) {
   const playwright = await import(pathToFileURL(path.join(web, 'node_modules/playwright-core/index.mjs')).href);
   const { startServer } = await import(pathToFileURL(path.join(web, 'serve.mjs')).href);
   const srv = await startServer({ root: web, port: 0, isolated: true, mounts: { '/bench-models/': path.dirname(model) } });
@@ -79,20 +88,20 @@ async function browser(model, threads) {
     page.setDefaultTimeout(0);
     await page.goto(`${srv.url}test/fixtures/blank.html`);
     const image = fs.readFileSync(args.image).toString('base64');
-    return await page.evaluate(async ({ url, threads, image, caption }) => {
+    return await page.evaluate(async ({ url, threads, build, image, caption }) => {
       const { MBlip } = await import('/src/index.js');
       const bytes = Uint8Array.from(atob(image), (c) => c.charCodeAt(0));
       const t0 = performance.now();
-      const m = await MBlip.load(url, { threads, cache: false });
+      const m = await MBlip.load(url, { threads, build, cache: false });
       const readyMs = performance.now() - t0;
       const t1 = performance.now();
       const r = await m.caption(new Blob([bytes], { type: 'image/jpeg' }), caption);
       const captionMs = performance.now() - t1;
       const out = { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: r.heapBytes,
-        streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, crossOriginIsolated, tokens: r.tokens, text: r.text };
+        streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, crossOriginIsolated, tokens: r.tokens, text: r.text };
       m.dispose();
       return out;
-    }, { url: `/bench-models/${path.basename(model)}`, threads, image, caption });
+    }, { url: `/bench-models/${path.basename(model)}`, threads, build, image, caption });
   } catch (e) {
     e.message += `\n--- browser log ---\n${logs.slice(-30).join('\n')}`;
     throw e;
@@ -116,23 +125,23 @@ for (const model of args.model) {
   }
   for (const [where, fn] of [['node', node], ['chromium', browser]]) {
     if (args.skip.includes(where === 'node' ? 'node' : 'browser')) continue;
-    for (const t of args.threads) {
+    for (const t of args.threads) for (const family of args.builds) {
       let r;
-      try { r = await fn(model, t); } catch (e) { log(`${where} ${t}T failed: ${e.message}`); rows.push({ model: path.basename(model), where, threads: t, error: e.message }); continue; }
+      try { r = await fn(model, t, buildName(family, t)); } catch (e) { log(`${where} ${t}T ${family} failed: ${e.message}`); rows.push({ model: path.basename(model), where, threads: t, build: family, error: e.message }); continue; }
       const n = nat[t];
       const ratio = n ? { loadRatio: r.readyMs / n.loadMs, captionRatio: r.captionMs / n.captionMs, sameTokens: JSON.stringify(r.tokens) === JSON.stringify(n.tokens) } : {};
       rows.push({ model: path.basename(model), fileBytes: size, where, threads: t, ...r, ...ratio });
-      log(`${where} ${t}T: ready ${s(r.readyMs)} s, caption ${s(r.captionMs)} s, heap ${MB(r.heapPeakBytes)} MB (${(r.heapPeakBytes / size).toFixed(2)}x file), ` +
-        `stream held ${MB(r.streamPeakBufferedBytes)} MB` + (n ? `, vs native: load x${ratio.loadRatio.toFixed(2)}, caption x${ratio.captionRatio.toFixed(2)}, same tokens ${ratio.sameTokens}` : ''));
+      log(`${where} ${t}T ${r.build}: ready ${s(r.readyMs)} s, caption ${s(r.captionMs)} s, heap ${MB(r.heapPeakBytes)} MB (${(r.heapPeakBytes / size).toFixed(2)}x file), ` +
+        `stream held ${MB(r.streamPeakBufferedBytes)} MB, stages ms ${JSON.stringify(Object.fromEntries(Object.entries(r.timings || {}).map(([k, x]) => [k, Math.round(x)])))}` + (n ? `, vs native: load x${ratio.loadRatio.toFixed(2)}, caption x${ratio.captionRatio.toFixed(2)}, same tokens ${ratio.sameTokens}` : ''));
     }
   }
 }
-console.log('\n| model | where | threads | load / ready s | caption s | peak memory MB | x file | vs native load | vs native caption |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('\n| model | where | threads | build | load / ready s | caption s | peak memory MB | x file | vs native load | vs native caption |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  if (r.error) { console.log(`| ${r.model} | ${r.where} | ${r.threads} | error: ${r.error.split('\n')[0]} |||||`); continue; }
+  if (r.error) { console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${r.build} | error: ${r.error.split('\n')[0]} |||||`); continue; }
   const mem = r.peakRssBytes ?? r.heapPeakBytes;
-  console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${s(r.loadMs ?? r.readyMs)} | ${s(r.captionMs)} | ${MB(mem)}${r.peakRssBytes ? ' (RSS)' : ' (heap)'} | ${(mem / r.fileBytes).toFixed(2)} | ${r.loadRatio ? r.loadRatio.toFixed(2) : '-'} | ${r.captionRatio ? r.captionRatio.toFixed(2) : '-'} |`);
+  console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${r.build || 'native'} | ${s(r.loadMs ?? r.readyMs)} | ${s(r.captionMs)} | ${MB(mem)}${r.peakRssBytes ? ' (RSS)' : ' (heap)'} | ${(mem / r.fileBytes).toFixed(2)} | ${r.loadRatio ? r.loadRatio.toFixed(2) : '-'} | ${r.captionRatio ? r.captionRatio.toFixed(2) : '-'} |`);
 }
 if (args.json) fs.writeFileSync(args.json, JSON.stringify(rows, null, 2));
 process.exit(0);

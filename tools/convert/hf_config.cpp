@@ -207,16 +207,11 @@ Status apply_preprocessor_config(const std::string& text, ModelConfig& cfg) {
   return Status::Ok();
 }
 
-// GenerationConfig keys this runtime uses.
+// GenerationConfig keys this runtime uses: the special token ids. (Search settings are the
+// task's, decided by the core's plan_task, not the checkpoint's generation_config.)
 Status apply_generation_config(const std::string& text, ModelConfig& cfg) {
   MBLIP_ASSIGN_OR_RETURN(json j, parse_json(text, "generation_config.json"));
   const std::string W = "generation_config.json";
-  GenerationDefaults& g = cfg.generation;
-  MBLIP_RETURN_IF_ERROR(get(j, "max_new_tokens", g.max_new_tokens, W));
-  MBLIP_RETURN_IF_ERROR(get(j, "num_beams", g.num_beams, W));
-  MBLIP_RETURN_IF_ERROR(get(j, "length_penalty", g.length_penalty, W));
-  auto es = j.find("early_stopping");
-  if (es != j.end() && es->is_boolean()) g.early_stopping = es->get<bool>();
   MBLIP_RETURN_IF_ERROR(get(j, "decoder_start_token_id", cfg.text.decoder_start_token_id, W));
   MBLIP_RETURN_IF_ERROR(get(j, "pad_token_id", cfg.text.pad_token_id, W));
   auto eos = j.find("eos_token_id");

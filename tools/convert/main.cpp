@@ -6,6 +6,7 @@
 #include <string>
 
 #include "convert.h"
+#include "recipe.h"
 
 namespace {
 
@@ -20,7 +21,8 @@ const char* kUsage =
     "\n"
     "options:\n"
     "  --weights T        type of all matrix weights: f32, f16, q8_0, q4_0. Without --weights the\n"
-    "                     default recipe is q4_0 with the ViT (--vision) at q8_0: mt0-xl 3.2 GB,\n"
+    "                     default recipe is q4_0 with the ViT, Q-Former and projection at q8_0:\n"
+    "                     mt0-xl 3.28 GB,\n"
     "                     which fits the 4 GB wasm32 address space with room for activations\n"
     "  --vision T         override for the ViT matrix weights\n"
     "  --qformer T        override for the Q-Former matrix weights\n"
@@ -78,10 +80,13 @@ int main(int argc, char** argv) {
     else if (a.size() > 1 && a[0] == '-') { std::fprintf(stderr, "mblip-convert: unknown option '%s' (see --help)\n", a.c_str()); return 2; }
     else positional.push_back(a);
   }
-  // Default recipe: q4_0, the ViT at q8_0 (3.2 GB for mt0-xl: fits wasm32's 4 GB with ~0.8 GB left;
-  // q8_0 for the deepest tower, 39 blocks, run once per image; per-component error not yet measured
-  // on the full model). An explicit --weights means "everything at that type".
-  if (!weights_given && !opts.overrides.count(Component::kVision)) opts.overrides[Component::kVision] = DType::Q8_0;
+  // No --weights: the default recipe (tools/convert/recipe.h default_recipe(); explicit per-component
+  // options still win). An explicit --weights means "everything at that type" plus the overrides given.
+  if (!weights_given) {
+    const Recipe d = default_recipe();
+    opts.weights = d.weights;
+    for (const auto& kv : d.overrides) opts.overrides.emplace(kv.first, kv.second);
+  }
   if (positional.size() != 2) {
     std::fprintf(stderr, "mblip-convert: expected HF_DIR and OUT.gguf\n\n%s", kUsage);
     return 2;

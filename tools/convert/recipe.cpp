@@ -1,6 +1,7 @@
 // Quantization recipe (see recipe.h).
 #include "recipe.h"
 
+
 namespace mblip {
 
 RecipeChoice choose_type(const ExpectedTensor& t, DType weights, const std::map<Component, DType>& overrides) {
@@ -30,6 +31,15 @@ Status Recipe::set_option(const std::string& name, const std::string& value) {
   else if (name == "lm-head" || name == "lm_head") overrides[Component::kLmHead] = t.value();
   else return invalid_argument("unknown option '--" + name + "'");
   return Status::Ok();
+}
+
+Recipe default_recipe() {
+  Recipe r;
+  r.weights = DType::Q4_0;
+  r.overrides[Component::kVision] = DType::Q8_0;
+  r.overrides[Component::kQFormer] = DType::Q8_0;
+  r.overrides[Component::kProjection] = DType::Q8_0;
+  return r;
 }
 
 std::string Recipe::describe() const {

@@ -13,18 +13,23 @@ namespace mblip {
 namespace synth {
 
 // "full" = the real Gregor/mblip-mt0-xl shapes (ModelConfig defaults), "mini" = the small demo
-// model. Returns false for an unknown preset.
+// model, "tiny" = test-sized (64 wide like the golden tiny-mt5, 2048-piece vocabulary).
+// Returns false for an unknown preset.
 inline bool preset_config(const std::string& preset, ModelConfig& c) {
-  if (preset != "full" && preset != "mini") return false;
+  if (preset != "full" && preset != "mini" && preset != "tiny") return false;
   c = ModelConfig{};
   c.name = "synthetic-" + preset;
   c.random_weights = true;
-  c.generation.max_new_tokens = 20;
   if (preset == "mini") {
     c.vision.hidden_size = 128; c.vision.intermediate_size = 256; c.vision.num_layers = 2; c.vision.num_heads = 4;
     c.qformer.hidden_size = 128; c.qformer.intermediate_size = 256; c.qformer.num_layers = 2; c.qformer.num_heads = 4;
     c.text.d_model = 128; c.text.d_kv = 32; c.text.num_heads = 4; c.text.d_ff = 256;
     c.text.num_layers = 2; c.text.num_decoder_layers = 2; c.text.vocab_size = 8000;
+  } else if (preset == "tiny") {
+    c.vision.hidden_size = 64; c.vision.intermediate_size = 128; c.vision.num_layers = 2; c.vision.num_heads = 4;
+    c.qformer.hidden_size = 64; c.qformer.intermediate_size = 128; c.qformer.num_layers = 2; c.qformer.num_heads = 4;
+    c.text.d_model = 64; c.text.d_kv = 16; c.text.num_heads = 4; c.text.d_ff = 128;
+    c.text.num_layers = 2; c.text.num_decoder_layers = 2; c.text.vocab_size = 2048;
   }
   c.qformer.encoder_hidden_size = c.vision.hidden_size;
   return true;

@@ -19,16 +19,18 @@
 #include "model/tensor_names.h"
 #include "synth/spm_writer.h"
 #include "synth/synth_fill.h"
+#include "synth/synth_outliers.h"
 
 namespace mblip {
 namespace {
 
 int usage(int code) {
   std::fprintf(code ? stderr : stdout,
-      "usage: mblip-synth OUT.gguf [--preset full|mini] [--seed N] [--force]\n"
+      "usage: mblip-synth OUT.gguf [--preset full|mini|tiny] [--seed N] [--force] [--outliers N]\n"
       "                   [--weights T] [--vision T] [--qformer T] [--projection T] [--text T]\n"
       "                   [--embeddings T] [--lm-head T]        (T: f32, f16, q8_0, q4_0)\n"
-      "Writes a model with random weights and real shapes (full = Gregor/mblip-mt0-xl).\n");
+      "Writes a model with random weights and real shapes (full = Gregor/mblip-mt0-xl).\n"
+      "--outliers N: N activation-outlier channels per site, 50-200x (see mblip-synth-hf --help).\n");
   return code;
 }
 
@@ -36,6 +38,7 @@ int run(int argc, char** argv) {
   std::string out, preset = "full";
   uint64_t seed = 1;
   bool force = false;
+  synth::OutlierOptions outliers;
   Recipe recipe;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -47,6 +50,13 @@ int run(int argc, char** argv) {
     if (a == "--preset") preset = value();
     else if (a == "--seed") seed = std::strtoull(value().c_str(), nullptr, 10);
     else if (a == "--force") force = true;
+    else if (a == "--outliers") {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 0 || n > 64) { std::fprintf(stderr, "mblip-synth: --outliers must be 0..64\n"); return 2; }
+      outliers.channels = static_cast<int>(n);
+    }
     else if (a.rfind("--", 0) == 0) {
       Status st = recipe.set_option(a.substr(2), value());
       if (!st.ok()) { std::fprintf(stderr, "mblip-synth: %s\n", st.message().c_str()); return 2; }
@@ -60,6 +70,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "mblip-synth: %s exists (use --force to overwrite)\n", out.c_str());
     return 1;
   }
+  if (outliers.channels > 0) cfg.name += "-outliers";
+  const synth::OutlierPlan plan = synth::OutlierPlan::make(cfg, seed, outliers);
   Status st = cfg.validate();
   if (!st.ok()) { std::fprintf(stderr, "mblip-synth: %s\n", st.to_string().c_str()); return 1; }
 
@@ -96,6 +108,7 @@ int run(int argc, char** argv) {
       bytes.resize(row_bytes * static_cast<size_t>(n));
       for (int64_t r = 0; r < n; ++r) {
         synth::fill_row(t, rng, row.data(), cols);
+        plan.apply(t.name, r0 + r, row.data(), cols);
         quantize_row(types[idx], row.data(), bytes.data() + row_bytes * static_cast<size_t>(r), cols);
       }
       MBLIP_RETURN_IF_ERROR(sink(bytes.data(), bytes.size()));

@@ -32,7 +32,8 @@ const char* const kTiedAliases[] = {"language_model.encoder.embed_tokens.weight"
 using ValueSink = std::function<Status(const float* values, size_t n)>;
 
 // Generates tensor `t`'s values a block of rows at a time (see synthetic_tensor_values).
-Status stream_values(const ExpectedTensor& t, uint64_t seed, std::vector<float>& buf, const ValueSink& sink) {
+Status stream_values(const ExpectedTensor& t, uint64_t seed, const synth::OutlierPlan& plan, std::vector<float>& buf,
+                     const ValueSink& sink) {
   const int64_t cols = t.shape.back();
   int64_t rows = 1;
   for (size_t i = 0; i + 1 < t.shape.size(); ++i) rows *= t.shape[i];
@@ -47,6 +48,8 @@ Status stream_values(const ExpectedTensor& t, uint64_t seed, std::vector<float>&
       const int64_t d = cols / 3;
       std::fill(buf.begin() + d, buf.begin() + 2 * d, 0.f);
     }
+    if (!plan.empty())
+      for (int64_t r = 0; r < n; ++r) plan.apply(t.name, r0 + r, buf.data() + r * cols, cols);
     MBLIP_RETURN_IF_ERROR(sink(buf.data(), buf.size()));
   }
   return Status::Ok();
@@ -111,8 +114,9 @@ Status write_text(const std::string& path, const std::string& text) {
 }
 
 struct Writer {
-  Writer(const SynthHfOptions& o, size_t n) : opts(o), total(n) {}
+  Writer(const SynthHfOptions& o, size_t n, synth::OutlierPlan p) : opts(o), plan(std::move(p)), total(n) {}
   const SynthHfOptions& opts;
+  synth::OutlierPlan plan;
   size_t done = 0, total = 0;
   uint64_t bytes = 0;
   std::vector<float> buf;
@@ -139,7 +143,7 @@ struct Writer {
     MBLIP_RETURN_IF_ERROR(z.add_entry(prefix + "byteorder", "little"));
     for (size_t k = 0; k < ts.size(); ++k) {
       MBLIP_RETURN_IF_ERROR(z.begin_entry(prefix + "data/" + std::to_string(k), tensor_bytes(*ts[k])));
-      MBLIP_RETURN_IF_ERROR(stream_values(*ts[k], opts.seed, buf, [&](const float* v, size_t n) {
+      MBLIP_RETURN_IF_ERROR(stream_values(*ts[k], opts.seed, plan, buf, [&](const float* v, size_t n) {
         return z.write(v, n * sizeof(float));
       }));
       MBLIP_RETURN_IF_ERROR(z.end_entry());
@@ -171,7 +175,7 @@ struct Writer {
     MBLIP_RETURN_IF_ERROR(out.write(len.data(), 8));
     MBLIP_RETURN_IF_ERROR(out.write(header.data(), header.size()));
     for (const ExpectedTensor* t : ts) {
-      MBLIP_RETURN_IF_ERROR(stream_values(*t, opts.seed, buf, [&](const float* v, size_t n) {
+      MBLIP_RETURN_IF_ERROR(stream_values(*t, opts.seed, plan, buf, [&](const float* v, size_t n) {
         return out.write(v, n * sizeof(float));
       }));
       tensor_done(tensor_bytes(*t));
@@ -182,11 +186,13 @@ struct Writer {
 
 }  // namespace
 
-std::vector<float> synthetic_tensor_values(const ModelConfig& cfg, const std::string& gguf_name, uint64_t seed) {
+std::vector<float> synthetic_tensor_values(const ModelConfig& cfg, const std::string& gguf_name, uint64_t seed,
+                                           const synth::OutlierOptions& outliers) {
   std::vector<float> out, buf;
+  const synth::OutlierPlan plan = synth::OutlierPlan::make(cfg, seed, outliers);
   for (const auto& t : expected_tensors(cfg))
     if (t.name == gguf_name) {
-      Status st = stream_values(t, seed, buf, [&](const float* v, size_t n) {
+      Status st = stream_values(t, seed, plan, buf, [&](const float* v, size_t n) {
         out.insert(out.end(), v, v + n);
         return Status::Ok();
       });
@@ -198,7 +204,8 @@ std::vector<float> synthetic_tensor_values(const ModelConfig& cfg, const std::st
 Status write_synthetic_hf_checkpoint(const SynthHfOptions& opts) {
   ModelConfig cfg;
   if (!synth::preset_config(opts.preset, cfg))
-    return invalid_argument("unknown preset '" + opts.preset + "' (expected full or mini)");
+    return invalid_argument("unknown preset '" + opts.preset + "' (expected full, mini or tiny)");
+  if (opts.outliers.channels > 0) cfg.name += "-outliers";
   return write_synthetic_hf_checkpoint(cfg, opts);
 }
 
@@ -240,7 +247,10 @@ Status write_synthetic_hf_checkpoint(const ModelConfig& cfg, const SynthHfOption
   shards.erase(std::remove_if(shards.begin(), shards.end(), [](const auto& s) { return s.empty(); }), shards.end());
   const int n = static_cast<int>(shards.size());
 
-  Writer w(opts, tensors.size());
+  if (opts.outliers.channels < 0 || !(opts.outliers.min_factor > 0) || !(opts.outliers.max_factor >= opts.outliers.min_factor) ||
+      !(opts.outliers.compensation >= 0.f && opts.outliers.compensation <= 1.f))
+    return invalid_argument("outliers: need channels >= 0, 0 < min_factor <= max_factor and compensation in [0, 1]");
+  Writer w(opts, tensors.size(), synth::OutlierPlan::make(cfg, opts.seed, opts.outliers));
   nlohmann::json weight_map = nlohmann::json::object();
   for (int k = 0; k < n; ++k) {
     const std::string file = shard_name(opts.format, k, n);

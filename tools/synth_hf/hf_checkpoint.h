@@ -9,15 +9,19 @@
 
 #include "mblip/status.h"
 #include "model/config.h"
+#include "synth/synth_outliers.h"
 
 namespace mblip {
 
 struct SynthHfOptions {
   std::string out_dir;         // created if missing; existing weight files are replaced
-  std::string preset = "mini";  // "full" (Gregor/mblip-mt0-xl shapes) or "mini"
+  std::string preset = "mini";  // "full" (Gregor/mblip-mt0-xl shapes), "mini" or "tiny"
   std::string format = "bin";   // "bin" (pytorch_model*.bin) or "safetensors"
   int shards = 1;              // 1: a single file without an index
   uint64_t seed = 1;
+  // Planted activation outliers (synth/synth_outliers.h; channels = 0: none). The float model
+  // computes the same function either way; quantized recipes see the outliers.
+  synth::OutlierOptions outliers;
   // Called after each tensor (done, total, bytes written so far); may be empty.
   std::function<void(size_t done, size_t total, uint64_t bytes)> progress;
 };
@@ -33,6 +37,7 @@ Status write_synthetic_hf_checkpoint(const ModelConfig& cfg, const SynthHfOption
 // stream mblip-synth quantizes, except that the key third of the ViT qkv bias is zero, as in
 // every BLIP-2 checkpoint (Blip2Attention concatenates q_bias, zeros, v_bias). Small tensors
 // only (tests).
-std::vector<float> synthetic_tensor_values(const ModelConfig& cfg, const std::string& gguf_name, uint64_t seed);
+std::vector<float> synthetic_tensor_values(const ModelConfig& cfg, const std::string& gguf_name, uint64_t seed,
+                                           const synth::OutlierOptions& outliers = {});
 
 }  // namespace mblip

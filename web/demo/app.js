@@ -1,6 +1,6 @@
 // Demo page logic. Uses only the public `mblip` package API (import map in index.html).
 // window.__mblip mirrors the page state for the browser tests.
-import { MBlip } from 'mblip';
+import { MBlip, relaxedSimdSupport } from 'mblip';
 
 const $ = (id) => document.getElementById(id);
 const state = (window.__mblip = { loaded: false, busy: false, result: null, error: null, tokens: [], threaded: null });
@@ -12,7 +12,13 @@ const isolated = globalThis.crossOriginIsolated === true;
 $('isolation').textContent = isolated
   ? 'Cross-origin isolated: the multi-threaded WebAssembly build will be used.'
   : 'Not cross-origin isolated (no COOP/COEP headers): running on a single thread, which is slower.';
-$('build-kind').textContent = isolated ? ' + threads' : ', single thread';
+// ?build=simd128 (etc.) forces a wasm build; by default the package picks one.
+const forcedBuild = new URLSearchParams(location.search).get('build') || undefined;
+const BUILD_LABELS = {
+  'relaxed-simd-threads': 'relaxed SIMD + threads', 'relaxed-simd': 'relaxed SIMD, single thread',
+  'simd128-threads': 'SIMD128 + threads', simd128: 'SIMD128, single thread',
+};
+$('build-kind').textContent = `${relaxedSimdSupport().ok ? 'relaxed SIMD' : 'SIMD128'}${isolated ? ' + threads' : ', single thread'}`;
 
 function showError(e) {
   state.error = e ? { name: e.name, code: e.code, message: e.message } : null;
@@ -30,6 +36,7 @@ async function loadModel(source, label) {
   $('progress-text').textContent = `Loading ${label}…`;
   try {
     model = await MBlip.load(source, {
+      build: forcedBuild,
       onProgress: ({ loaded, total, cached, phase }) => {
         if (phase === 'parse') { $('progress-text').textContent = 'Preparing the model…'; return; }
         if (total) { $('progress').max = total; $('progress').value = loaded; }
@@ -47,7 +54,9 @@ async function loadModel(source, label) {
   $('progress').max = 1; $('progress').value = 1;
   $('progress-text').textContent = `Loaded ${label}` + (cache && cache.hit ? ' (from the browser cache)' : cache && cache.stored ? ' (saved in the browser cache)' : '');
   $('model-info').textContent = `${info.name || 'model'} — ${info.architecture}/${info.textModelType}, ` +
-    `${mb(info.weightBytes)} of weights, ${model.threaded ? `${model.threads} threads` : 'single thread'}.`;
+    `${mb(info.weightBytes)} of weights, ${model.threaded ? `${model.threads} threads` : 'single thread'}, ` +
+    `WebAssembly build: ${info.build}.`;
+  $('build-kind').textContent = BUILD_LABELS[info.build] || info.build;
   $('random-warning').hidden = !info.randomWeights;
   const sel = $('lang');
   const keep = sel.value || 'en';
@@ -55,6 +64,7 @@ async function loadModel(source, label) {
   sel.disabled = false;
   state.loaded = true;
   state.threaded = model.threaded;
+  state.build = info.build;
   state.randomWeights = info.randomWeights;
   updateRun();
 }
@@ -108,8 +118,9 @@ $('run-form').addEventListener('submit', async (e) => {
   const task = document.querySelector('input[name=task]:checked').value;
   const opts = {
     lang: $('lang').value,
-    numBeams: Number($('beams').value) || 1,
-    maxNewTokens: Number($('max-tokens').value) || 30,
+    // Empty fields keep the task's defaults (decided by the core: beam 5, 50 / 10 tokens).
+    numBeams: $('beams').value === '' ? undefined : Number($('beams').value),
+    maxNewTokens: $('max-tokens').value === '' ? undefined : Number($('max-tokens').value),
     signal: controller.signal,
     prompt: $('prompt').value.trim() || undefined,
     onToken: (ev) => { $('answer').textContent = ev.text; state.tokens.push(ev.token); },

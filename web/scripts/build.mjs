@@ -1,7 +1,9 @@
-// Copies the two Emscripten builds into web/dist/ (the package's wasm artifacts).
+// Copies the four Emscripten builds into web/dist/ (the package's wasm artifacts).
 //   node scripts/build.mjs [--if-present]
-// Sources: $MBLIP_WASM_DIR (default ../build/wasm, pthreads) and $MBLIP_WASM_ST_DIR (default
-// ../build/wasm-st, single-threaded). With --if-present, missing builds only warn.
+// Sources: $MBLIP_WASM_DIR (default ../build/wasm, SIMD128 + pthreads), $MBLIP_WASM_ST_DIR (default
+// ../build/wasm-st, SIMD128 single-threaded), $MBLIP_WASM_RELAXED_DIR (../build/wasm-relaxed, relaxed
+// SIMD + pthreads), $MBLIP_WASM_RELAXED_ST_DIR (../build/wasm-relaxed-st). With --if-present,
+// missing builds only warn (the package then falls back from relaxed SIMD to SIMD128 at load).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +15,10 @@ const ifPresent = process.argv.includes('--if-present');
 const variants = [
   { dir: process.env.MBLIP_WASM_DIR || path.join(root, 'build/wasm'), files: ['mblip_mt.mjs', 'mblip_mt.wasm', 'mblip_mt.worker.js'] },
   { dir: process.env.MBLIP_WASM_ST_DIR || path.join(root, 'build/wasm-st'), files: ['mblip_st.mjs', 'mblip_st.wasm'] },
+  { dir: process.env.MBLIP_WASM_RELAXED_DIR || path.join(root, 'build/wasm-relaxed'),
+    files: ['mblip_relaxed_mt.mjs', 'mblip_relaxed_mt.wasm', 'mblip_relaxed_mt.worker.js'] },
+  { dir: process.env.MBLIP_WASM_RELAXED_ST_DIR || path.join(root, 'build/wasm-relaxed-st'),
+    files: ['mblip_relaxed_st.mjs', 'mblip_relaxed_st.wasm'] },
 ];
 fs.mkdirSync(dist, { recursive: true });
 // The pthread worker script is CommonJS-style; the .mjs factories stay ES modules.
@@ -31,6 +37,6 @@ for (const v of variants) {
   }
 }
 if (missing && !ifPresent) {
-  console.error('mblip build: build the wasm presets first (cmake --preset wasm && cmake --build --preset wasm; same for wasm-st)');
+  console.error('mblip build: build the wasm presets first (cmake --preset wasm && cmake --build --preset wasm; same for wasm-st, wasm-relaxed, wasm-relaxed-st)');
   process.exit(1);
 }

@@ -3,30 +3,23 @@
 // FIFO and can be aborted with an AbortSignal. See index.d.ts for the typed surface.
 import { MBlipError, ModelLoadError, InvalidArgumentError, AbortError, fromWire } from './errors.js';
 import { prepareImage } from './image.js';
+import { selectBuild } from './builds.js';
 
 export { MBlipError, ModelLoadError, ImageDecodeError, InvalidArgumentError, TokenizerError, AbortError } from './errors.js';
+export { BUILDS, relaxedSimdSupport } from './builds.js';
 
 const IS_NODE = typeof process === 'object' && !!(process.versions && process.versions.node) && typeof window === 'undefined';
 const CHUNK = 8 << 20;
+const CHUNKS_IN_FLIGHT = 2;
 
-const OPTION_TYPES = {
-  maxNewTokens: 'int', minNewTokens: 'int', numBeams: 'int', numReturnSequences: 'int',
-  lengthPenalty: 'number', doSample: 'boolean', temperature: 'number', topK: 'int', topP: 'number',
-  seed: 'int', repetitionPenalty: 'number', noRepeatNgramSize: 'int', earlyStopping: 'early',
-};
+// Keys of caption()/ask() options that the package itself handles; every other key is a
+// generation setting (maxNewTokens, numBeams, ...) passed by name to the core, which parses and
+// checks it (plan_task) exactly as for the CLI.
+const PACKAGE_KEYS = new Set(['signal', 'onToken', 'lang', 'prompt', 'applyExif']);
 
 function generationOptions(opts) {
   const out = {};
-  for (const [k, type] of Object.entries(OPTION_TYPES)) {
-    const v = opts[k];
-    if (v === undefined) continue;
-    const bad = (what) => { throw new InvalidArgumentError(`option ${k} must be ${what}, got ${JSON.stringify(v)}`); };
-    if (type === 'int' && !(Number.isInteger(v) && (k !== 'seed' || v >= 0))) bad(k === 'seed' ? 'a non-negative integer' : 'an integer');
-    if (type === 'number' && !(typeof v === 'number' && Number.isFinite(v))) bad('a finite number');
-    if (type === 'boolean' && typeof v !== 'boolean') bad('true or false');
-    if (type === 'early' && !(v === true || v === false || v === 'never')) bad("true, false or 'never'");
-    out[k] = v;
-  }
+  for (const [k, v] of Object.entries(opts)) if (!PACKAGE_KEYS.has(k) && v !== undefined) out[k] = v;
   return out;
 }
 
@@ -98,6 +91,8 @@ export class MBlip {
     /** wasm heap size after loading, and the most raw model bytes the stream loader held at once.
      * @type {{heapBytes:number, streamPeakBufferedBytes:number}|null} */ this.memory = null;
     /** @type {boolean} */ this.threaded = false;
+    /** Which wasm build runs: 'relaxed-simd-threads' | 'relaxed-simd' | 'simd128-threads' | 'simd128'.
+     * @type {string} */ this.build = '';
     /** @type {number} */ this.threads = 1;
     /** @type {string} */ this.version = '';
   }
@@ -114,11 +109,13 @@ export class MBlip {
     m._options = options;
     const want = options.threads === undefined ? defaultThreads() : options.threads;
     if (!Number.isInteger(want) || want < 1) throw new InvalidArgumentError(`option threads must be a positive integer, got ${want}`);
-    m.threaded = want > 1 && threadsAllowed();
-    if (want > 1 && !m.threaded) {
+    m._build = selectBuild(options.build, { threadsOk: threadsAllowed(), wantThreads: want > 1 });
+    m.threaded = m._build.threads;
+    if (m._build.auto && want > 1 && !m.threaded) {
       console.warn('mblip: this page is not cross-origin isolated (COOP/COEP headers), so the single-threaded wasm build is used');
     }
     m.threads = m.threaded ? want : 1;
+    m.build = m._build.name;
     if (typeof SharedArrayBuffer === 'function' && (IS_NODE || globalThis.crossOriginIsolated)) {
       m._flag = new Int32Array(new SharedArrayBuffer(4));
     }
@@ -140,17 +137,37 @@ export class MBlip {
     w.on((msg) => this._onMessage(w, msg, onProgress));
     w.onError((e) => this._onWorkerError(w, e));
     await started;
-    const init = await this._request(w, { type: 'init', variant: this.threaded ? 'mt' : 'st', threads: this.threads, flag: this._flag ? this._flag.buffer : null, moduleUrl: this._options.moduleUrl });
+    let init;
+    try {
+      init = await this._request(w, { type: 'init', variant: this._build.file, threads: this.threads, flag: this._flag ? this._flag.buffer : null, moduleUrl: this._options.moduleUrl });
+    } catch (e) {
+      // An automatically chosen relaxed-SIMD build that does not load (missing from dist/, or the
+      // engine refuses it): fall back to the SIMD128 build of the same threading.
+      if (!this._build.auto || !this._build.relaxed || this._options.moduleUrl) throw e;
+      console.warn(`mblip: the ${this._build.name} build did not load (${e.message}); using SIMD128`);
+      const name = this._build.threads ? 'simd128-threads' : 'simd128';
+      this._build = selectBuild(name, { threadsOk: this._build.threads, wantThreads: this._build.threads });
+      this._build.auto = true;
+      this.build = name;
+      return this._restartWorker(w, onProgress);
+    }
     this.version = init.version;
     const src = { ...this._source };
     delete src.bytes;
     const loaded = await this._request(w, { type: 'load', source: { ...src, cache: this._options.cache !== false } }, 'load');
-    this.info = loaded.info;
+    this.info = { ...loaded.info, build: this.build };
     this.languages = loaded.languages;
     this.cache = loaded.cache;
     this.memory = loaded.memory;
     w.ref(false);
     this._pump();
+  }
+
+  /** @private Replaces a worker whose module failed to initialise and starts again. */
+  _restartWorker(w, onProgress) {
+    w.terminate();
+    this._worker = null;
+    return this._start(onProgress);
   }
 
   /** @private */
@@ -167,7 +184,7 @@ export class MBlip {
     if (w !== this._worker) return;
     if (msg.type === 'started') { this._onStarted(); return; }
     if (msg.type === 'progress') { if (onProgress) onProgress({ loaded: msg.loaded, total: msg.total, cached: msg.cached, phase: msg.phase || 'read' }); return; }
-    if (msg.type === 'send-chunks') { this._sendChunks(w); return; }
+    if (msg.type === 'send-chunks' || msg.type === 'chunk-ack') { this._sendChunks(w, msg.type === 'send-chunks'); return; }
     const p = this._pending.get(msg.id);
     if (!p) return;
     if (msg.type === 'token') { if (p.onToken) { try { p.onToken(msg.event); } catch (e) { console.error(e); } } return; }
@@ -179,11 +196,16 @@ export class MBlip {
     } else p.resolve(msg.value);
   }
 
-  /** @private Streams an in-memory source to the worker in transferred chunks (one copy at a time). */
-  _sendChunks(w) {
+  /** @private Streams an in-memory source to the worker in transferred chunks: at most
+   * CHUNKS_IN_FLIGHT copies exist at once (the worker acknowledges each one it has consumed). */
+  _sendChunks(w, first) {
     const bytes = this._source.bytes;
-    for (let off = 0; off < bytes.byteLength; off += CHUNK) {
-      const part = bytes.slice(off, Math.min(bytes.byteLength, off + CHUNK));
+    if (first) { this._chunkOff = 0; this._chunksInFlight = 0; } else this._chunksInFlight--;
+    while (this._chunksInFlight < CHUNKS_IN_FLIGHT && this._chunkOff < bytes.byteLength) {
+      const end = Math.min(bytes.byteLength, this._chunkOff + CHUNK);
+      const part = bytes.slice(this._chunkOff, end);
+      this._chunkOff = end;
+      this._chunksInFlight++;
       w.post({ type: 'chunk', data: part.buffer }, [part.buffer]);
     }
   }
@@ -236,6 +258,7 @@ export class MBlip {
         gen = generationOptions(options);
         if (options.lang !== undefined && typeof options.lang !== 'string') throw new InvalidArgumentError('option lang must be a string such as "en" or "German"');
         if (options.prompt !== undefined && typeof options.prompt !== 'string') throw new InvalidArgumentError('option prompt must be a string');
+        if (options.applyExif !== undefined && typeof options.applyExif !== 'boolean') throw new InvalidArgumentError('option applyExif must be true or false');
         if (options.onToken !== undefined && typeof options.onToken !== 'function') throw new InvalidArgumentError('option onToken must be a function');
       } catch (e) { reject(e); return; }
       const job = { id: this._nextId++, task, question, options, gen, resolve, reject, imagePromise: prepareImage(image) };
@@ -284,7 +307,7 @@ export class MBlip {
     });
     w.ref(true);
     w.post({ type: 'run', id: job.id, task: job.task, question: job.question, prompt: o.prompt, lang: o.lang,
-      options: job.gen, stream: typeof o.onToken === 'function', image: image.msg }, image.transfer);
+      applyExif: o.applyExif, options: job.gen, stream: typeof o.onToken === 'function', image: image.msg }, image.transfer);
   }
 
   /** @private */

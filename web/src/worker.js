@@ -7,8 +7,6 @@ import { MBlipError, ModelLoadError, InvalidArgumentError, ImageDecodeError, cla
 const IS_NODE = typeof process === 'object' && !!(process.versions && process.versions.node);
 // The Emscripten loader hides fetch under Node (cmake/node_nofetch.pre.js): keep our own handle.
 const FETCH = typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : null;
-const WASM32_LIMIT = 4294967296; // bytes addressable by a wasm32 heap (4 GiB)
-const HEAP_RESERVE = 64 * 1024 * 1024; // code, stacks, activations need some room beside the weights
 const CACHE_NAME = 'mblip-models-v1';
 const STREAM_BUFFER = 4 << 20; // the one heap buffer model bytes pass through
 
@@ -20,7 +18,6 @@ let threads = 1;
 let chunkSink = null;  // receives {type:'chunk'} messages while a buffer source is streaming
 let chain = Promise.resolve();
 
-function gib(n) { return `${(n / 1073741824).toFixed(2)} GiB (${n} bytes)`; }
 function fail(Cls, message) { throw new Cls(message); }
 function check(r, stage = 'run') {
   if (!r || typeof r !== 'object' || !('ok' in r)) return r;
@@ -112,13 +109,10 @@ function cacheKeyPrefix(url) {
   return u.href + (u.search ? '&' : '?') + 'mblip-size=';
 }
 
+// The size rule (wasm32 heap) is the core's: checked before any byte is downloaded.
 function checkFits(size) {
   if (!Number.isFinite(size) || size <= 0) fail(ModelLoadError, `model size ${size} is not a positive byte count`);
-  if (size + HEAP_RESERVE > WASM32_LIMIT) {
-    fail(ModelLoadError, `the model is ${gib(size)} but a wasm32 heap holds at most ${gib(WASM32_LIMIT)} ` +
-      `(and the runtime needs about ${gib(HEAP_RESERVE)} beside the weights); use a smaller quantization ` +
-      '(mblip-convert --weights q4_0) or the native runtime');
-  }
+  check(M.check_model_file_size(size), 'load');
 }
 
 // Feeds the core's ModelStreamLoader through one reusable heap buffer: the file's bytes go from
@@ -128,7 +122,7 @@ function checkFits(size) {
 class HeapFeeder {
   constructor(total) {
     if (total !== null) checkFits(total);
-    this.loader = new M.StreamLoader(total || 0, { threads, maxMemoryBytes: WASM32_LIMIT });
+    this.loader = new M.StreamLoader(total || 0, { threads });
     this.cap = STREAM_BUFFER;
     this.ptr = this.loader.buffer(this.cap);
     if (!this.ptr) { this.dispose(); fail(ModelLoadError, `cannot allocate a ${this.cap}-byte stream buffer in the wasm heap`); }
@@ -224,6 +218,7 @@ async function streamSource(src, progressCb) {
             off += v.byteLength;
             progress(off, size);
             if (off === size) resolve();
+            else post({ type: 'chunk-ack' });
           } catch (e) { chunkSink = () => {}; reject(e); }
         };
         post({ type: 'send-chunks' });
@@ -268,14 +263,14 @@ async function load(msg) {
 
 // ---- inference -----------------------------------------------------------------------------
 
-function embed(image) {
+function embed(image, plan) {
   const bytes = new Uint8Array(image.data);
   if (bytes.byteLength === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
   const ptr = M._malloc(bytes.byteLength);
   if (!ptr) throw new MBlipError(`cannot allocate ${bytes.byteLength} bytes for the image`, 'OutOfMemory');
   try {
     heapU8().set(bytes, ptr);
-    if (image.kind === 'encoded') return check(model.embed_image(ptr, bytes.byteLength, { applyExif: true }));
+    if (image.kind === 'encoded') return check(model.embed_image(ptr, bytes.byteLength, plan));
     return check(model.embed_pixels(ptr, image.width, image.height, image.channels));
   } finally { M._free(ptr); }
 }
@@ -284,26 +279,26 @@ function run(msg) {
   if (!model) throw new MBlipError('no model is loaded', 'InvalidArgument');
   const id = msg.id;
   const cancelled = () => flag !== null && Atomics.load(flag, 0) === id;
-  const lang = check(M.find_language(msg.lang || 'en'));
-  const prompt = msg.prompt != null ? String(msg.prompt)
-    : msg.task === 'ask' ? M.vqa_prompt(String(msg.question), lang.name) : M.caption_prompt(lang.name);
-  const defaults = msg.task === 'ask' ? M.vqa_defaults() : M.caption_defaults();
-  const options = { ...defaults, ...msg.options };
-  if (cancelled()) throw new MBlipError('aborted', 'Cancelled');
-  const t0 = performance.now();
-  const emb = embed(msg.image);
+  // The core decides prompt, defaults and settings (and rejects bad options) for every frontend.
+  const plan = check(M.plan_task({ task: msg.task, lang: msg.lang, question: msg.question, prompt: msg.prompt,
+    applyExif: msg.applyExif, options: msg.options }));
   try {
     if (cancelled()) throw new MBlipError('aborted', 'Cancelled');
-    const onToken = (ev) => {
-      if (cancelled()) return false;
-      if (msg.stream) post({ type: 'token', id, event: ev });
-      return true;
-    };
-    const r = check(model.generate(emb, prompt, options, onToken));
-    const timings = { ...emb.timings(), ...r.timings };
-    timings.total = performance.now() - t0;
-    return { ...r, timings, prompt, lang: lang.code, heapBytes: heapU8().length };
-  } finally { emb.delete(); }
+    const t0 = performance.now();
+    const emb = embed(msg.image, plan);
+    try {
+      if (cancelled()) throw new MBlipError('aborted', 'Cancelled');
+      const onToken = (ev) => {
+        if (cancelled()) return false;
+        if (msg.stream) post({ type: 'token', id, event: ev });
+        return true;
+      };
+      const r = check(model.generate(emb, plan, onToken));
+      const timings = { ...emb.timings(), ...r.timings };
+      timings.total = performance.now() - t0;
+      return { ...r, timings, prompt: plan.prompt(), lang: plan.lang(), heapBytes: heapU8().length };
+    } finally { emb.delete(); }
+  } finally { plan.delete(); }
 }
 
 // ---- message loop --------------------------------------------------------------------------
@@ -314,7 +309,6 @@ async function handle(msg) {
     if (msg.type === 'init') reply('ready', await init(msg));
     else if (msg.type === 'load') reply('loaded', await load(msg));
     else if (msg.type === 'run') reply('result', run(msg));
-    else if (msg.type === 'dispose') { if (model) { model.delete(); model = null; } reply('disposed', null); }
   } catch (e) {
     let err = e;
     if (!(e instanceof MBlipError)) {

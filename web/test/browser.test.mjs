@@ -54,6 +54,9 @@ for (const isolated of [true, false]) {
       const st = await page.evaluate(() => window.__mblip);
       assert.ok(st.loaded, `model did not load: ${JSON.stringify(st.error)}\n${logs.join('\n')}`);
       assert.equal(st.threaded, isolated);
+      // The page names the wasm build in use (relaxed SIMD where Chromium validates it and it was built).
+      assert.match(st.build, isolated ? /^(relaxed-simd|simd128)-threads$/ : /^(relaxed-simd|simd128)$/);
+      assert.ok((await page.textContent('#model-info')).includes(`WebAssembly build: ${st.build}`));
       assert.equal(await page.isVisible('#random-warning'), st.randomWeights, 'random-weights notice shown exactly when the model says so');
       assert.equal(await page.locator('#lang option').count(), 96);
       assert.match(await page.textContent('#isolation'), isolated ? /multi-threaded/ : /single thread/);

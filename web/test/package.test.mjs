@@ -11,7 +11,8 @@ import { startServer } from '../serve.mjs';
 
 const moduleUrl = new URL('./fixtures/stub_module.mjs', import.meta.url).href;
 const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4]);
-function fakeModel(n = 3 << 20) { const b = new Uint8Array(n); b.set([71, 71, 85, 70]); for (let i = 4; i < n; i += 4096) b[i] = i & 255; return b; }
+// 19 MB: more than two 8 MB stream chunks, so buffer sources go through the acknowledged chunk flow.
+function fakeModel(n = 19 << 20) { const b = new Uint8Array(n); b.set([71, 71, 85, 70]); for (let i = 4; i < n; i += 4096) b[i] = i & 255; return b; }
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-pkg-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 

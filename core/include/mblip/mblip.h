@@ -31,7 +31,22 @@ struct LoadOptions {
   // Session's working memory exceed what the process can get: natively MemAvailable, in wasm
   // the 4 GB heap maximum. false skips the check (docs/limits.md).
   bool check_available_memory = true;
+  // Packed-weights cache (native Model::load_file): the first load writes XNNPACK's packed
+  // weights to a file, later loads of the same model map it instead of repacking. A corrupt or
+  // foreign file is reported on stderr and rebuilt; an unwritable folder packs in memory.
+  bool weight_cache = true;
+  // Its folder: "" = $MBLIP_CACHE_DIR, else $XDG_CACHE_HOME/mblip/packed, else
+  // ~/.cache/mblip/packed.
+  std::string weight_cache_dir;
+  // Called during the load with the fraction of the weights done (0..1, last call 1).
+  std::function<void(double)> on_progress;
 };
+
+// Whether a model file of this many bytes can be loaded here at all, before anything is read
+// (the wasm32 heap holds at most 4 GiB, and the runtime needs room beside the weights): a
+// kModelLoad error naming both sizes, or Ok. Loading checks the full budget again once the
+// header is known (LoadOptions::check_available_memory).
+Status check_model_file_size(uint64_t file_bytes);
 
 struct DecodeOptions {
   bool apply_exif = true;         // rotate by EXIF Orientation (HF's load_image does; the processor alone does not)
@@ -132,15 +147,47 @@ const std::vector<Language>& mblip_languages();
 // By code or English name, case-insensitive ("de", "German", "german").
 Result<Language> find_language(const std::string& code_or_name);
 
-// mBLIP's prompt templates (the authors' settings: captions "Caption in {Language}:"; short
-// answers "Question: {q} Short answer in {Language}:").
-std::string caption_prompt(const std::string& language_name = "English");
-std::string vqa_prompt(const std::string& question, const std::string& language_name = "English");
+// ---------------------------------------------------------------------------------------------
+// Tasks: the one place where a caption / answer request becomes a prompt and generation settings.
+// Every frontend (CLI, wasm bindings, JS worker) passes the user's request through plan_task()
+// and runs the plan, so prompt templates, defaults, the sampling rule and option checks are
+// the same everywhere.
 
-// Recommended settings of the mBLIP authors: captions beam 5 / 50 new tokens; short answers
-// beam 5 / 10 new tokens / length_penalty -1.
-GenerateOptions caption_defaults();
-GenerateOptions vqa_defaults();
+enum class Task { kCaption, kAsk };
+
+// One generation setting changed from the task's defaults, by name and as text, exactly as a
+// user gave it: GenerateOptions field names in snake_case ("max_new_tokens") or camelCase
+// ("maxNewTokens"); values "30", "-1.5", "true" / "false", "never" (early_stopping).
+struct OptionValue {
+  std::string name;
+  std::string value;
+};
+
+struct TaskRequest {
+  Task task = Task::kCaption;
+  std::string lang = "English";        // one of mblip_languages(), by code or English name
+  std::string question;                // kAsk: the question (required)
+  std::string prompt;                  // kCaption: replaces the template when non-empty
+  std::vector<OptionValue> options;    // changes to the task's defaults (see task_defaults)
+  DecodeOptions decode;                // how images are decoded (EXIF orientation on by default)
+};
+
+// What plan_task() decided: run with Session::generate(image, prompt, options).
+struct TaskPlan {
+  Task task = Task::kCaption;
+  Language language;
+  std::string prompt;
+  GenerateOptions options;             // validated
+  DecodeOptions decode;
+};
+
+// The mBLIP authors' settings: captions "Caption in {Language}:", beam 5, up to 50 new tokens;
+// short answers "Question: {q} Short answer in {Language}:", beam 5, 10 new tokens, length
+// penalty -1. Sampling (do_sample) without an explicit num_beams uses one beam. Errors
+// (InvalidArgument) name the option or field at fault.
+Result<TaskPlan> plan_task(const TaskRequest& request);
+GenerateOptions task_defaults(Task task);
+std::string task_prompt(Task task, const std::string& language_name, const std::string& question = "");
 
 struct ModelInfo {
   std::string architecture;       // "blip2-t5"
@@ -221,6 +268,49 @@ class ModelStreamLoader {
   uint64_t peak_buffered_bytes() const;
 
   struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// One tensor of a model file, as `mblip info` lists it.
+struct TensorEntry {
+  std::string name;               // GGUF name
+  std::string hf_name;            // Hugging Face checkpoint name
+  std::string type;               // "f32", "f16", "q8_0", "q4_0"
+  std::string component;          // "vision", "qformer", "projection", "text_encoder", ...
+  std::vector<int64_t> shape;     // Hugging Face order
+  uint64_t bytes = 0;
+};
+
+// A model file opened for its metadata only: config, tokenizer and tensor table are read, no
+// weight is read or packed (fast, small). For inspection and preprocessing (`mblip info`,
+// `tokenize`, `preprocess`); load a Model to run it.
+class ModelFile {
+ public:
+  ~ModelFile();
+  ModelFile(const ModelFile&) = delete;
+  ModelFile& operator=(const ModelFile&) = delete;
+
+  static Result<std::unique_ptr<ModelFile>> open(const std::string& gguf_path);
+  // Only a sentencepiece model (spiece.model): tokenizer calls work, the rest is empty.
+  static Result<std::unique_ptr<ModelFile>> open_tokenizer(const std::string& spiece_path);
+
+  const ModelInfo& info() const;
+  uint32_t gguf_version() const;
+  // Hyperparameters as a JSON object: {"vision": {...}, "qformer": {...}, "text": {...},
+  // "image": {...}, "num_query_tokens": n} (names as in the HF configs).
+  std::string config_json() const;
+  const std::vector<TensorEntry>& tensors() const;
+
+  Result<std::vector<int32_t>> tokenize(const std::string& text, bool add_eos = false) const;
+  Result<std::vector<std::string>> token_pieces(const std::vector<int32_t>& ids) const;
+  Result<std::string> detokenize(const std::vector<int32_t>& ids) const;
+  // Decode + preprocess exactly as the model's BlipImageProcessor settings say.
+  Result<PixelValues> preprocess(const uint8_t* bytes, size_t size, const DecodeOptions& opts = {}) const;
+
+  struct Impl;
+  explicit ModelFile(std::unique_ptr<Impl> impl);  // internal: use open / open_tokenizer
 
  private:
   std::unique_ptr<Impl> impl_;

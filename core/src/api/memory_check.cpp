@@ -2,6 +2,8 @@
 // and docs/limits.md).
 #include "api/memory_check.h"
 
+#include "mblip/mblip.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -55,7 +57,27 @@ uint64_t available_memory_bytes() {
 
 namespace {
 std::string mb(uint64_t b) { return std::to_string((b + (1u << 19)) >> 20) + " MB"; }
+std::string gib(uint64_t b) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.2f GiB (%llu bytes)", static_cast<double>(b) / 1073741824.0,
+                static_cast<unsigned long long>(b));
+  return buf;
+}
 }  // namespace
+
+Status api::check_model_file_size(uint64_t file_bytes) {
+  if (file_bytes == 0) return model_load_error("the model file is empty (0 bytes)");
+#ifdef __EMSCRIPTEN__
+  const uint64_t limit = 4294967296ull;       // wasm32 address space
+  const uint64_t reserve = 64ull << 20;       // code, stacks, the stream buffer, first activations
+  if (file_bytes + reserve > limit)
+    return model_load_error("the model is " + gib(file_bytes) + " but a wasm32 heap holds at most " + gib(limit) +
+                            " (and the runtime needs about " + gib(reserve) +
+                            " beside the weights); use a smaller quantization (mblip-convert --weights q4_0) or "
+                            "the native runtime");
+#endif
+  return Status::Ok();
+}
 
 Status check_memory_budget(uint64_t model_bytes, const ModelConfig& c) {
   const uint64_t avail = available_memory_bytes();

@@ -2,12 +2,16 @@
 // access and session creation. The pipeline itself is in session.cpp.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "api/memory_check.h"
 #include "api/pipeline.h"
 #include "io/gguf.h"
+#include "kernels/weight_cache.h"
 #include "model/config.h"
 
 namespace mblip {
@@ -76,14 +80,87 @@ Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& o
 
 namespace {
 
+std::string hex_u64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+// The model's identity for the packed-weights cache: its size, a hash of everything before the
+// tensor data (metadata, tokenizer, tensor table) and 3 x 32 sampled bytes of every tensor (a
+// re-generated model with the same header differs there). Reads a few pages, not the weights.
+std::string model_identity(const GgufFile& f) {
+  const ByteSource& b = f.bytes();
+  uint64_t h = hash_bytes(b.data(), std::min(f.data_offset(), b.size()));
+  for (const GgufTensorInfo& t : f.tensors()) {
+    const uint64_t start = f.data_offset() + t.offset, n = t.view.nbytes;
+    for (uint64_t at : {uint64_t{0}, n / 2, n > 32 ? n - 32 : 0}) {
+      const uint64_t off = start + at, len = std::min<uint64_t>(32, n - std::min(n, at));
+      if (off + len <= b.size()) h = hash_bytes(b.data() + off, static_cast<size_t>(len), h);
+    }
+  }
+  return "model=" + hex_u64(h) + ";bytes=" + std::to_string(b.size()) + ";" + packed_cache_environment_key();
+}
+
+// The packed-weights store for a native file load, or nullptr (disabled / no folder).
+std::shared_ptr<PackedWeightStore> open_weight_store(const GgufFile& f, const std::string& path,
+                                                     const LoadOptions& opts) {
+#if defined(MBLIP_HAVE_XNNPACK) && !defined(__EMSCRIPTEN__)
+  if (!opts.weight_cache || path.empty() || !f.has_bytes()) return nullptr;
+  const std::string dir = packed_cache_dir(opts.weight_cache_dir);
+  if (dir.empty()) return nullptr;
+  const int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
+  char* real = ::realpath(path.c_str(), nullptr);  // label shown by `mblip cache list`
+  const std::string label = real ? real : path;
+  std::free(real);
+  return PackedWeightStore::open(packed_cache_file_for(dir, path), model_identity(f), label, threads);
+#else
+  (void)f, (void)path, (void)opts;
+  return nullptr;
+#endif
+}
+
+// Feeds every wanted tensor in file order (each released once built), reporting progress by bytes.
+Status feed_file_tensors(MBlipModelBuilder& builder, GgufFile& file, const std::function<void(double)>& progress) {
+  std::vector<const GgufTensorInfo*> order;
+  uint64_t total = 0, done = 0;
+  for (const GgufTensorInfo& t : file.tensors()) {
+    order.push_back(&t);
+    total += t.view.nbytes;
+  }
+  std::sort(order.begin(), order.end(),
+            [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
+  double reported = 0;
+  for (const GgufTensorInfo* t : order) {
+    done += t->view.nbytes;
+    if (!builder.wants(t->view.name)) continue;
+    MBLIP_RETURN_IF_ERROR(builder.add_tensor(TensorBytes(t->view, [&file, t] { file.release(*t); })));
+    const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    if (progress && f - reported >= 0.005 && f < 1.0) {
+      reported = f;
+      progress(f);
+    }
+  }
+  return Status::Ok();
+}
+
 // A whole file in memory (mmap natively, or a caller's buffer): tensors are fed in file order
-// through the same builder the stream uses, each released once packed.
-Result<std::shared_ptr<Model>> load_from(std::unique_ptr<ByteSource> bytes, bool resident, const LoadOptions& opts) {
+// through the same builder the stream uses, each released once packed. `path` (file loads):
+// the packed-weights cache is used.
+Result<std::shared_ptr<Model>> load_from(std::unique_ptr<ByteSource> bytes, bool resident, const LoadOptions& opts,
+                                         const std::string& path) {
   MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::open(std::move(bytes)));
   MBLIP_ASSIGN_OR_RETURN(PreparedLoad p, prepare_load(*file, opts, resident ? file->bytes().size() : 0, 0));
-  MBLIP_RETURN_IF_ERROR(p.builder->add_file_tensors(*file));
-  auto model = finish_load(p, opts);
+  std::shared_ptr<PackedWeightStore> store = open_weight_store(*file, path, opts);
+  {
+    WeightStoreScope scope(store);
+    MBLIP_RETURN_IF_ERROR(feed_file_tensors(*p.builder, *file, opts.on_progress));
+  }
+  auto model = finish_load(p, opts);  // waits for the build workers; runs no operator
+  if (store && model.ok()) MBLIP_RETURN_IF_ERROR(store->finalize());  // before any operator runs
+  store.reset();  // the kernels hold it
   file.reset();
+  if (opts.on_progress) opts.on_progress(1.0);
   return model;
 }
 
@@ -101,7 +178,7 @@ Result<std::shared_ptr<Model>> Model::load_file(const std::string& path, const L
   }
 #endif
   MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> bytes, map_file(path));
-  auto r = load_from(std::move(bytes), /*resident=*/false, opts);
+  auto r = load_from(std::move(bytes), /*resident=*/false, opts, path);
   if (!r.ok()) return r.status().with_context(path);
   return r;
 }
@@ -111,7 +188,7 @@ Result<std::shared_ptr<Model>> Model::load_buffer(uint8_t* malloc_buffer, size_t
     if (malloc_buffer) std::free(malloc_buffer);
     return invalid_argument("model buffer is empty");
   }
-  return load_from(adopt_malloc_buffer(malloc_buffer, size), /*resident=*/true, opts);
+  return load_from(adopt_malloc_buffer(malloc_buffer, size), /*resident=*/true, opts, "");
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "api/pipeline.h"  // first: see the include-order note there
+#include "api/model_meta.h"
 #include "model/generate.h"
 
 namespace mblip {
@@ -24,17 +25,7 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
 Result<PixelValues> Session::preprocess(const uint8_t* bytes, size_t size, const api::DecodeOptions& opts) {
-  if (bytes == nullptr || size == 0) return image_decode_error("image is empty (0 bytes)");
-  const ModelConfig& cfg = impl_->m.model->config();
-  // image/image.h has its own options struct of the same short name: fill it by position.
-  auto rgb = decode_image(bytes, size, {opts.apply_exif, opts.max_pixels});
-  if (!rgb.ok()) return rgb.status();
-  MBLIP_ASSIGN_OR_RETURN(std::vector<float> px, preprocess_image(rgb.value(), cfg.preprocess));
-  PixelValues pv;
-  pv.height = cfg.preprocess.height;
-  pv.width = cfg.preprocess.width;
-  pv.data = std::move(px);
-  return pv;
+  return preprocess_bytes(impl_->m.model->config(), bytes, size, opts);
 }
 
 Result<ImageEmbedding> Session::embed_pixel_values(const PixelValues& pv) {
@@ -208,7 +199,7 @@ Result<std::vector<GenerateResult>> Session::generate_batch(const std::vector<co
     return invalid_argument("generate_batch: " + std::to_string(images.size()) + " images but " +
                             std::to_string(prompts.size()) + " prompts");
   if (images.empty()) return invalid_argument("generate_batch: empty batch");
-  MBLIP_RETURN_IF_ERROR(validate_generate_options(opts));
+  MBLIP_RETURN_IF_ERROR(validate_generate_options(opts));  // before any item runs
   // transformers right-pads the prompts and masks the padding in the encoder and in the
   // decoder's cross-attention; with relative positions measured from the left that makes every
   // item independent of the others, so running them one by one gives the batched result.

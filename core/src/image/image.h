@@ -7,9 +7,18 @@
 #include <vector>
 
 #include "mblip/status.h"
-#include "model/config.h"
 
 namespace mblip {
+
+// BlipImageProcessor settings (stored in the model file's metadata: model/config.h)
+struct PreprocessConfig {
+  int64_t height = 224, width = 224;
+  int64_t resample = 3;               // PIL BICUBIC
+  bool do_resize = true, do_rescale = true, do_normalize = true, do_convert_rgb = true;
+  double rescale_factor = 0.00392156862745098;
+  std::vector<float> mean = {0.48145466f, 0.4578275f, 0.40821073f};
+  std::vector<float> std = {0.26862954f, 0.26130258f, 0.27577711f};
+};
 
 // Interleaved 8-bit RGB, row-major, rgb.size() == width * height * 3.
 struct RgbImage {

@@ -20,7 +20,8 @@ class LinearKernel {
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   // x: m rows of in_features floats (row stride in_features); y: m rows of out_features.
-  virtual void forward(const float* x, size_t m, float* y, ThreadPool& pool) const = 0;
+  // An error (a backend failure) leaves y unspecified.
+  virtual Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const = 0;
   // Human-readable description of the path ("xnnpack qd8-f32-qc8w", "ref f32", ...).
   virtual std::string describe() const = 0;
   // Bytes held by the kernel (packed weights + bias).

@@ -63,7 +63,7 @@ class ReferenceLinear final : public LinearKernel {
     in_ = in;
   }
 
-  void forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
+  Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
     const size_t n_out = static_cast<size_t>(out_), k = static_cast<size_t>(in_);
     const size_t tasks = (n_out + kRowsPerTask - 1) / kRowsPerTask;
     auto run = [&](size_t t) {
@@ -83,6 +83,7 @@ class ReferenceLinear final : public LinearKernel {
     } else {
       pool.parallel_for(tasks, run);
     }
+    return Status::Ok();
   }
 
   std::string describe() const override { return std::string("ref ") + dtype_name(type_); }

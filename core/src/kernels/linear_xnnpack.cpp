@@ -2,6 +2,9 @@
 // f32/f16 -> fully_connected_nc_f32; Q8_0 -> qd8-f32-qc8w (rows requantized to one int8 scale);
 // Q4_0 -> qd8-f32-qb4w (block 32, bf16 scales; nibbles as stored) or qd8-f32-qc4w (requantized).
 #include <xnnpack.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -14,6 +17,7 @@
 #include "kernels/linear_impl.h"
 #include "kernels/linear_xnnpack.h"
 #include "kernels/thread_pool.h"
+#include "kernels/weight_cache.h"
 
 namespace mblip {
 namespace {
@@ -50,8 +54,16 @@ float symmetric_scale(const float* x, size_t n, int qmax) {
   return (s > 0.f && std::isnormal(s)) ? s : 1.f;  // all-zero row: any positive scale
 }
 
+// Round half to even like std::nearbyint, without the libm call (baseline x86-64 has no SSE4.1
+// round instruction), so the loops below vectorize: adding 1.5 * 2^23 leaves the rounded
+// integer in the mantissa for |v| < 2^22 (always true here: |x| <= (qmax + 1) * scale).
+inline float round_even(float v) {
+  const float magic = 12582912.f;
+  return (v + magic) - magic;
+}
+
 int quantize_to(float x, float inv_scale, int lo, int hi) {
-  const int q = static_cast<int>(std::nearbyint(x * inv_scale));
+  const int q = static_cast<int>(round_even(x * inv_scale));
   return std::min(hi, std::max(lo, q));
 }
 
@@ -76,6 +88,46 @@ size_t packed_row_bytes(Path path, size_t k) {
   return k * 4 + 4;
 }
 
+// One Q4_0 block's 16 nibble bytes (element j low nibble of byte j, element j+16 high nibble)
+// -> XNNPACK's order (element 2m low nibble of byte m, 2m+1 high). sign < 0 (d < 0): each q
+// becomes 16 - q (q = 0 clamps to 15); sign == 0 (unusable d): every q is 8 (the block is zero).
+[[maybe_unused]] void repack_q4_block_scalar(const uint8_t* src, int sign, uint8_t* dst) {
+  uint8_t q[kQBlock];
+  for (size_t j = 0; j < 16; ++j) {
+    q[j] = src[j] & 0xF;
+    q[j + 16] = src[j] >> 4;
+  }
+  for (size_t j = 0; j < kQBlock; ++j) {
+    if (sign == 0) q[j] = 8;
+    else if (sign < 0) q[j] = static_cast<uint8_t>(std::min(15, 16 - q[j]));
+  }
+  for (size_t j = 0; j < kQBlock; j += 2) dst[j / 2] = static_cast<uint8_t>(q[j] | (q[j + 1] << 4));
+}
+
+inline void repack_q4_block(const uint8_t* src, int sign, uint8_t* dst) {
+#if defined(__SSE2__)
+  if (sign == 0) {
+    std::memset(dst, 0x88, 16);
+    return;
+  }
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  __m128i lo = _mm_and_si128(v, m4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+  if (sign < 0) {  // 16 - q, and 15 for q = 0 (cmpeq gives -1 there)
+    const __m128i k16 = _mm_set1_epi8(16), zero = _mm_setzero_si128();
+    lo = _mm_add_epi8(_mm_sub_epi8(k16, lo), _mm_cmpeq_epi8(lo, zero));
+    hi = _mm_add_epi8(_mm_sub_epi8(k16, hi), _mm_cmpeq_epi8(hi, zero));
+  }
+  // Pairs of bytes (2m, 2m+1) -> one byte q[2m] | q[2m+1] << 4, in the low byte of each 16-bit lane.
+  const __m128i m8 = _mm_set1_epi16(0x00FF);
+  const __m128i pl = _mm_or_si128(_mm_and_si128(lo, m8), _mm_slli_epi16(_mm_srli_epi16(lo, 8), 4));
+  const __m128i ph = _mm_or_si128(_mm_and_si128(hi, m8), _mm_slli_epi16(_mm_srli_epi16(hi, 8), 4));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_packus_epi16(pl, ph));
+#else
+  repack_q4_block_scalar(src, sign, dst);
+#endif
+}
+
 class XnnpackLinear final : public LinearKernel {
  public:
   XnnpackLinear(Path path, int64_t out, int64_t in) : path_(path) {
@@ -87,8 +139,8 @@ class XnnpackLinear final : public LinearKernel {
     if (convert_) xnn_delete_operator(convert_);
   }
 
-  void forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
-    if (m == 0) return;
+  Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
+    if (m == 0) return Status::Ok();
     const size_t k = static_cast<size_t>(in_), n = static_cast<size_t>(out_);
     // Scratch: one set per calling thread, grown to the largest size seen and then reused, so
     // steady-state calls (every decode step) do not allocate. `yp` takes the padded output of
@@ -104,12 +156,13 @@ class XnnpackLinear final : public LinearKernel {
       if (pad && yp.size() < rows * n) yp.resize(rows * n);
     }
     std::lock_guard<std::mutex> lock(mu_);  // operators hold reshape/setup state
-    if (!run(x, m, pad ? yp.data() : y, pool.handle(), xq.data(), qp.data())) {
-      // Only reachable on an XNNPACK bug or allocation failure: make it loud, never silent.
-      std::fill(y, y + m * n, std::numeric_limits<float>::quiet_NaN());
-    } else if (pad) {
-      std::memcpy(y, yp.data(), m * n * sizeof(float));
-    }
+    const char* failed = run(x, m, pad ? yp.data() : y, pool.handle(), xq.data(), qp.data());
+    // Only reachable on an XNNPACK bug or allocation failure.
+    if (failed)
+      return internal_error(std::string("XNNPACK ") + failed + " failed (" + path_name(path_) + ", " +
+                            std::to_string(m) + " x " + std::to_string(in_) + " -> " + std::to_string(out_) + ")");
+    if (pad) std::memcpy(y, yp.data(), m * n * sizeof(float));
+    return Status::Ok();
   }
 
   std::string describe() const override {
@@ -122,6 +175,7 @@ class XnnpackLinear final : public LinearKernel {
   void add_slice(xnn_operator_t op, size_t n0) { slices_.push_back({op, n0}); }
   void set_convert(xnn_operator_t op) { convert_ = op; }
   void set_bytes(size_t b) { bytes_ = b; }
+  void set_store(std::shared_ptr<PackedWeightStore> s) { store_ = std::move(s); }
 
  private:
   struct Slice {
@@ -135,20 +189,21 @@ class XnnpackLinear final : public LinearKernel {
   // no extra pass over the weights, one m x n copy.
   bool pads(size_t m) const { return path_ == Path::kQb4w && m > 1; }
 
-  bool run(const float* x, size_t m, float* y, pthreadpool_t tp, int8_t* xq, xnn_quantization_params* qp) const {
+  // Returns nullptr on success, else the name of the step that failed.
+  const char* run(const float* x, size_t m, float* y, pthreadpool_t tp, int8_t* xq, xnn_quantization_params* qp) const {
     const size_t k = static_cast<size_t>(in_);
     if (path_ == Path::kF32) {
       for (const auto& s : slices_) {
-        if (xnn_reshape_fully_connected_nc_f32(s.op, m, tp) != xnn_status_success) return false;
-        if (xnn_setup_fully_connected_nc_f32(s.op, x, y + s.n0) != xnn_status_success) return false;
-        if (xnn_run_operator(s.op, tp) != xnn_status_success) return false;
+        if (xnn_reshape_fully_connected_nc_f32(s.op, m, tp) != xnn_status_success) return "reshape";
+        if (xnn_setup_fully_connected_nc_f32(s.op, x, y + s.n0) != xnn_status_success) return "setup";
+        if (xnn_run_operator(s.op, tp) != xnn_status_success) return "run";
       }
-      return true;
+      return nullptr;
     }
     // Dynamic per-row int8 quantization of the activations (asymmetric, zero point per row).
-    if (xnn_reshape_convert_nc_f32_qd8(convert_, m, k, k, k, tp) != xnn_status_success) return false;
-    if (xnn_setup_convert_nc_f32_qd8(convert_, x, xq, qp) != xnn_status_success) return false;
-    if (xnn_run_operator(convert_, tp) != xnn_status_success) return false;
+    if (xnn_reshape_convert_nc_f32_qd8(convert_, m, k, k, k, tp) != xnn_status_success) return "convert reshape";
+    if (xnn_setup_convert_nc_f32_qd8(convert_, x, xq, qp) != xnn_status_success) return "convert setup";
+    if (xnn_run_operator(convert_, tp) != xnn_status_success) return "convert run";
     // Padding row (see pads()): a copy of the last quantized row; y has room for it.
     size_t mm = m;
     if (pads(m)) {
@@ -173,12 +228,14 @@ class XnnpackLinear final : public LinearKernel {
           break;
         case Path::kF32: break;
       }
-      if (st != xnn_status_success || xnn_run_operator(s.op, tp) != xnn_status_success) return false;
+      if (st != xnn_status_success) return "reshape/setup";
+      if (xnn_run_operator(s.op, tp) != xnn_status_success) return "run";
     }
-    return true;
+    return nullptr;
   }
 
   Path path_;
+  std::shared_ptr<PackedWeightStore> store_;  // holds the packed weights (when cached): outlives the ops
   std::vector<Slice> slices_;
   xnn_operator_t convert_ = nullptr;
   size_t bytes_ = 0;
@@ -191,8 +248,11 @@ Status xnn_error(const TensorView& w, const char* what, xnn_status st) {
 }
 
 // Creates the operator for weight rows [n0, n0 + ns). Temporary buffers live only in here.
-Status create_slice(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
-                    xnn_operator_t* op) {
+// `wc`: the packed-weights cache (or nullptr). `dummy`: the cache holds this slice's packed
+// form, so the weight bytes are not read and nothing is requantized: valid-looking stand-ins
+// (scales 1) are passed instead; weight_cache.cpp reports if the look-up missed after all.
+Status create_slice_with(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
+                         xnn_weights_cache_t wc, bool dummy, xnn_operator_t* op) {
   const size_t n = static_cast<size_t>(w.dim(0)), k = static_cast<size_t>(w.dim(1));
   const float* b = bias ? bias + n0 : nullptr;
   const float inf = std::numeric_limits<float>::infinity();
@@ -200,23 +260,26 @@ Status create_slice(const TensorView& w, const float* bias, Path path, size_t n0
   if (path == Path::kF32) {
     const float* src = reinterpret_cast<const float*>(w.data) + n0 * k;
     std::vector<float> tmp;
-    if (w.type == DType::F16) {
+    if (w.type == DType::F16 && dummy) {
+      src = reinterpret_cast<const float*>(w.data);  // not read (and in bounds for half the rows)
+    } else if (w.type == DType::F16) {
       tmp.resize(ns * k);
       dequantize_row(DType::F16, w.data + n0 * k * 2, tmp.data(), static_cast<int64_t>(ns * k));
       src = tmp.data();
     }
-    st = xnn_create_fully_connected_nc_f32(k, ns, k, n, src, b, -inf, inf, 0, nullptr, nullptr, op);
+    st = xnn_create_fully_connected_nc_f32(k, ns, k, n, src, b, -inf, inf, 0, nullptr, wc, op);
     return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_f32", st);
   }
   const size_t row_bytes = (k / kQBlock) * dtype_traits(w.type).block_bytes;
   const uint8_t* rows = w.data + n0 * row_bytes;
-  std::vector<float> deq(k);
   if (path == Path::kQc8w || path == Path::kQc4w) {
     const bool q8 = path == Path::kQc8w;
     const int qmax = q8 ? 127 : 7;
-    std::vector<float> scale(ns);
-    std::vector<uint8_t> kernel(q8 ? ns * k : ns * k / 2);
-    for (size_t r = 0; r < ns; ++r) {
+    std::vector<float> scale(ns, 1.f);
+    std::vector<uint8_t> kernel(dummy ? 0 : q8 ? ns * k : ns * k / 2);
+    const void* kptr = dummy ? static_cast<const void*>(rows) : kernel.data();  // rows: in bounds, unread
+    std::vector<float> deq(dummy ? 0 : k);
+    for (size_t r = 0; r < (dummy ? 0 : ns); ++r) {
       dequantize_row(w.type, rows + r * row_bytes, deq.data(), static_cast<int64_t>(k));
       scale[r] = symmetric_scale(deq.data(), k, qmax);
       const float inv = 1.f / scale[r];
@@ -232,45 +295,53 @@ Status create_slice(const TensorView& w, const float* bias, Path path, size_t n0
       }
     }
     if (q8) {
-      st = xnn_create_fully_connected_nc_qd8_f32_qc8w(k, ns, k, n, scale.data(),
-                                                       reinterpret_cast<const int8_t*>(kernel.data()), b, -inf,
-                                                       inf, 0, nullptr, nullptr, op);
+      st = xnn_create_fully_connected_nc_qd8_f32_qc8w(k, ns, k, n, scale.data(), static_cast<const int8_t*>(kptr),
+                                                       b, -inf, inf, 0, nullptr, wc, op);
     } else {
-      st = xnn_create_fully_connected_nc_qd8_f32_qc4w(k, ns, k, n, 8, scale.data(), kernel.data(), b, -inf, inf,
-                                                       0, nullptr, nullptr, op);
+      st = xnn_create_fully_connected_nc_qd8_f32_qc4w(k, ns, k, n, 8, scale.data(), kptr, b, -inf, inf, 0, nullptr,
+                                                       wc, op);
     }
     return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_qd8", st);
   }
   // Q4_0 -> qb4w: x = d*(q-8) per block. XNNPACK wants a positive bf16 scale and zero point 8:
   // d > 0 keeps q; d < 0 uses |d| and 16-q (q = 0, the block's extreme value, clamps to 15).
   const size_t nb = k / kQBlock;
-  std::vector<uint16_t> scale(ns * nb);
-  std::vector<uint8_t> kernel(ns * k / 2);
   const uint16_t one_bf16 = to_bf16(1.f);
-  for (size_t r = 0; r < ns; ++r) {
+  std::vector<uint16_t> scale(ns * nb, one_bf16);  // XNNPACK checks every scale, also on a hit
+  std::vector<uint8_t> kernel(dummy ? 0 : ns * k / 2);
+  const void* kptr = dummy ? static_cast<const void*>(rows) : kernel.data();
+  for (size_t r = 0; r < (dummy ? 0 : ns); ++r) {
     for (size_t blk = 0; blk < nb; ++blk) {
       const uint8_t* src = rows + r * row_bytes + blk * 18;
       uint16_t dh;
       std::memcpy(&dh, src, 2);
       const float d = fp16_to_fp32(dh);
-      uint8_t q[kQBlock];
-      for (size_t j = 0; j < 16; ++j) {
-        q[j] = src[2 + j] & 0xF;
-        q[j + 16] = src[2 + j] >> 4;
-      }
       const bool usable = std::isnormal(d);
       scale[r * nb + blk] = usable ? to_bf16(std::fabs(d)) : one_bf16;
-      for (size_t j = 0; j < kQBlock; ++j) {
-        if (!usable) q[j] = 8;  // d == 0 (or denormal): the block is zero
-        else if (d < 0) q[j] = static_cast<uint8_t>(std::min(15, 16 - q[j]));
-      }
-      uint8_t* dst = kernel.data() + r * k / 2 + blk * kQBlock / 2;
-      for (size_t j = 0; j < kQBlock; j += 2) dst[j / 2] = static_cast<uint8_t>(q[j] | (q[j + 1] << 4));
+      repack_q4_block(src + 2, usable ? (d < 0 ? -1 : 1) : 0, kernel.data() + r * k / 2 + blk * kQBlock / 2);
     }
   }
-  st = xnn_create_fully_connected_nc_qd8_f32_qb4w(k, ns, k, n, kQBlock, 8, scale.data(), kernel.data(), b, -inf,
-                                                   inf, 0, nullptr, nullptr, op);
+  st = xnn_create_fully_connected_nc_qd8_f32_qb4w(k, ns, k, n, kQBlock, 8, scale.data(), kptr, b, -inf, inf, 0,
+                                                   nullptr, wc, op);
   return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_qd8_f32_qb4w", st);
+}
+
+// Creates one slice's operator, from the packed-weights cache when it has the slice.
+Status create_slice(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
+                    PackedWeightStore* store, xnn_operator_t* op) {
+  if (!store) return create_slice_with(w, bias, path, n0, ns, nullptr, false, op);
+  auto* wc = static_cast<xnn_weights_cache_t>(store->provider());
+  const std::string entry = w.name + "|" + path_name(path) + "|" + std::to_string(n0) + "+" + std::to_string(ns) +
+                            "x" + std::to_string(w.dim(1));
+  if (store->has(entry)) {
+    PackedWeightStore::EntryScope scope(store, entry, /*inputs_are_dummies=*/true);
+    Status s = create_slice_with(w, bias, path, n0, ns, wc, true, op);
+    if (s.ok() && !scope.missed_with_dummies()) return s;
+    if (*op) xnn_delete_operator(*op);
+    *op = nullptr;
+  }
+  PackedWeightStore::EntryScope scope(store, entry, false);
+  return create_slice_with(w, bias, path, n0, ns, wc, false, op);
 }
 
 }  // namespace
@@ -302,13 +373,16 @@ Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView&
     kernel->set_convert(cvt);
   }
   const float* b = bias ? reinterpret_cast<const float*>(bias->data) : nullptr;
+  // Set by the model loader (api/model.cpp); the kernel keeps it alive (its packed weights).
+  std::shared_ptr<PackedWeightStore> store = WeightStoreScope::current();
+  kernel->set_store(store);
   const size_t max_rows =
       std::max<size_t>(1, static_cast<size_t>(std::max<int64_t>(1, opts.max_slice_elems)) / k);
   const size_t slices = (n + max_rows - 1) / max_rows;
   const size_t rows_per = (n + slices - 1) / slices;  // balanced slices
   for (size_t n0 = 0; n0 < n; n0 += rows_per) {
     xnn_operator_t op = nullptr;
-    MBLIP_RETURN_IF_ERROR(create_slice(weight, b, path, n0, std::min(rows_per, n - n0), &op));
+    MBLIP_RETURN_IF_ERROR(create_slice(weight, b, path, n0, std::min(rows_per, n - n0), store.get(), &op));
     kernel->add_slice(op, n0);
   }
   kernel->set_bytes(n * bytes_per_row);

@@ -41,8 +41,8 @@ class Q4Linear final : public LinearKernel {
   }
 
   // Mirrors nn.Linear.forward (torch.nn.functional.linear) with Q4_0 weights.
-  void forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
-    if (m == 0) return;
+  Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
+    if (m == 0) return Status::Ok();
     // Per calling thread, reused: quantize_acts_q8's assign() keeps the capacity, so steady-state
     // calls (every decode step) do not allocate. Worker threads read the caller's copy through the
     // reference `a` (naming the thread_local in the task would give each worker its own, empty one).
@@ -56,6 +56,7 @@ class Q4Linear final : public LinearKernel {
       v_.fn(w_, a, r0, r1, y, w_.n, bias);
     };
     pool.parallel_for(tasks, run);
+    return Status::Ok();
   }
 
   std::string describe() const override { return std::string("own q4_0 ") + v_.name + " (q8 blocks of 32)"; }

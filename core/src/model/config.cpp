@@ -66,11 +66,6 @@ void visit_fields(ModelConfig& c, V& v) {
   v.f("mblip.preprocess.rescale_factor", p.rescale_factor, true);
   v.fa("mblip.preprocess.mean", p.mean, true);
   v.fa("mblip.preprocess.std", p.std, true);
-  auto& g = c.generation;
-  v.i("mblip.generation.max_new_tokens", g.max_new_tokens, false);
-  v.i("mblip.generation.num_beams", g.num_beams, false);
-  v.f("mblip.generation.length_penalty", g.length_penalty, false);
-  v.b("mblip.generation.early_stopping", g.early_stopping, false);
   v.b("mblip.random_weights", c.random_weights, false);
 }
 
@@ -224,9 +219,6 @@ Status ModelConfig::validate() const {
   for (int k = 0; k < 3; ++k)
     if (!std::isfinite(p.mean[k]) || !(p.std[k] > 0.0f) || !std::isfinite(p.std[k]))
       return bad("preprocess.mean must be finite and preprocess.std > 0");
-  if (generation.max_new_tokens < 1 || generation.max_new_tokens > 1 << 20) return bad("generation.max_new_tokens must be >= 1");
-  MBLIP_RETURN_IF_ERROR(check_size("generation.num_beams", generation.num_beams, 1024));
-  if (!std::isfinite(generation.length_penalty)) return bad("generation.length_penalty must be finite");
   return Status::Ok();
 }
 

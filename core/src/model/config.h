@@ -1,10 +1,11 @@
-// Model hyperparameters, preprocessing constants and generation defaults, as stored in the
+// Model hyperparameters and preprocessing constants, as stored in the
 // GGUF metadata (keys listed in docs/model-file.md). Read by the runtime, written by the converter.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "image/image.h"  // PreprocessConfig
 #include "mblip/status.h"
 
 namespace mblip {
@@ -44,22 +45,6 @@ struct TextConfig {
   int64_t pad_token_id = 0, eos_token_id = 1, decoder_start_token_id = 0, unk_token_id = 2;
 };
 
-// BlipImageProcessor settings
-struct PreprocessConfig {
-  int64_t height = 224, width = 224;
-  int64_t resample = 3;               // PIL BICUBIC
-  bool do_resize = true, do_rescale = true, do_normalize = true, do_convert_rgb = true;
-  double rescale_factor = 0.00392156862745098;
-  std::vector<float> mean = {0.48145466f, 0.4578275f, 0.40821073f};
-  std::vector<float> std = {0.26862954f, 0.26130258f, 0.27577711f};
-};
-
-// generation_config.json (+ runtime defaults used when a caller does not say)
-struct GenerationDefaults {
-  int64_t max_new_tokens = 20, num_beams = 1;
-  double length_penalty = 1.0;
-  bool early_stopping = false;
-};
 
 struct ModelConfig {
   std::string architecture = "blip2-t5";  // general.architecture
@@ -69,7 +54,6 @@ struct ModelConfig {
   TextConfig text;
   int64_t num_query_tokens = 32;
   PreprocessConfig preprocess;
-  GenerationDefaults generation;
   bool random_weights = false;  // synthetic / bundled demo model: say so in UIs
 
   // Checks internal consistency (positive sizes, divisibility, etc.).

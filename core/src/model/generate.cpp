@@ -15,7 +15,6 @@ namespace mblip {
 
 namespace {
 
-bool finite_positive(double x) { return std::isfinite(x) && x > 0; }
 
 // GenerationMixin._get_logits_processor (4.36 order): repetition penalty, no-repeat n-gram,
 // min new tokens. `history` = decoder input ids incl. the decoder start; `generated` = tokens
@@ -275,45 +274,10 @@ Result<std::vector<GeneratedSequence>> run_beam_search(StepModel& model, const G
 
 }  // namespace
 
-Status api::validate_generate_options(const GenerateOptions& o) {
-  auto bad = [](const std::string& m) { return invalid_argument(m); };
-  if (o.max_new_tokens < 1 || o.max_new_tokens > kMaxNewTokensLimit)
-    return bad("max_new_tokens must be in 1.." + std::to_string(kMaxNewTokensLimit) + ", got " +
-               std::to_string(o.max_new_tokens));
-  if (o.min_new_tokens < 0 || o.min_new_tokens > o.max_new_tokens)
-    return bad("min_new_tokens must be in 0..max_new_tokens (" + std::to_string(o.max_new_tokens) +
-               "), got " + std::to_string(o.min_new_tokens));
-  if (o.num_beams < 1 || o.num_beams > kMaxBeams)
-    return bad("num_beams must be in 1.." + std::to_string(kMaxBeams) + ", got " + std::to_string(o.num_beams));
-  if (o.num_return_sequences < 1)
-    return bad("num_return_sequences must be >= 1, got " + std::to_string(o.num_return_sequences));
-  if (o.num_beams > 1 && o.num_return_sequences > o.num_beams)
-    return bad("num_return_sequences (" + std::to_string(o.num_return_sequences) +
-               ") must not exceed num_beams (" + std::to_string(o.num_beams) + ")");
-  if (o.num_beams == 1 && !o.do_sample && o.num_return_sequences != 1)
-    return bad("greedy search returns one sequence: num_return_sequences must be 1 (use beams or sampling)");
-  if (o.do_sample && o.num_beams > 1)
-    return bad("sampling with num_beams > 1 (beam sampling) is not supported");
-  if (o.do_sample && o.num_return_sequences > kMaxBeams)
-    return bad("num_return_sequences must be <= " + std::to_string(kMaxBeams) + " when sampling");
-  if (!std::isfinite(o.length_penalty))
-    return bad("length_penalty must be a finite number");
-  if (!finite_positive(o.temperature))
-    return bad("temperature must be > 0, got " + std::to_string(o.temperature));
-  if (o.top_k < 0) return bad("top_k must be >= 0 (0 = off), got " + std::to_string(o.top_k));
-  if (!(o.top_p > 0.0 && o.top_p <= 1.0))
-    return bad("top_p must be in (0, 1], got " + std::to_string(o.top_p));
-  if (!finite_positive(o.repetition_penalty))
-    return bad("repetition_penalty must be > 0, got " + std::to_string(o.repetition_penalty));
-  if (o.no_repeat_ngram_size < 0)
-    return bad("no_repeat_ngram_size must be >= 0, got " + std::to_string(o.no_repeat_ngram_size));
-  return Status::Ok();
-}
-
 Result<std::vector<GeneratedSequence>> generate_tokens(StepModel& model, const GenerateOptions& opts,
                                                        const SpecialTokens& special,
                                                        const GenerateHooks& hooks) {
-  MBLIP_RETURN_IF_ERROR(validate_generate_options(opts));
+  // Options were validated by the caller (Session::generate).
   const int64_t vocab = model.vocab_size();
   if (vocab < 2) return invalid_argument("model vocabulary must have at least 2 tokens");
   if (special.eos < 0 || special.eos >= vocab || special.decoder_start < 0 || special.decoder_start >= vocab)

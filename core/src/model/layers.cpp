@@ -67,10 +67,10 @@ Status T5FeedForward::load(WeightLoader& w, const std::string& p, const TextConf
   return Status::Ok();
 }
 
-void T5FeedForward::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
+Status T5FeedForward::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
   const size_t n = rows * static_cast<size_t>(d_ff);
   float* h0 = scratch;
-  wi0.forward(x, rows, h0, pool);
+  MBLIP_RETURN_IF_ERROR(wi0.forward(x, rows, h0, pool));
   switch (act) {
     case Act::kRelu: ops::relu(h0, n); break;
     case Act::kGeluNew: ops::gelu_tanh(h0, n, pool); break;
@@ -78,16 +78,18 @@ void T5FeedForward::forward(const float* x, size_t rows, float* y, float* scratc
   }
   if (gated) {
     float* h1 = scratch + n;
-    wi1.forward(x, rows, h1, pool);
+    MBLIP_RETURN_IF_ERROR(wi1.forward(x, rows, h1, pool));
     ops::mul_inplace(h0, h1, n, pool);
   }
-  wo.forward(h0, rows, y, pool);
+  MBLIP_RETURN_IF_ERROR(wo.forward(h0, rows, y, pool));
+  return Status::Ok();
 }
 
-void GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
-  fc1.forward(x, rows, scratch, pool);
+Status GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
+  MBLIP_RETURN_IF_ERROR(fc1.forward(x, rows, scratch, pool));
   ops::gelu_erf(scratch, rows * static_cast<size_t>(fc1.out_features()), pool);
-  fc2.forward(scratch, rows, y, pool);
+  MBLIP_RETURN_IF_ERROR(fc2.forward(scratch, rows, y, pool));
+  return Status::Ok();
 }
 
 std::vector<float> additive_mask(const std::vector<float>& mask01) {

@@ -39,13 +39,13 @@ struct T5FeedForward {
   ops::Linear wi0, wi1, wo;  // wi0 doubles as `wi` when not gated
   Status load(WeightLoader& w, const std::string& prefix, const TextConfig& cfg);
   // x: rows x d_model -> y (rows x d_model). scratch: 2 * rows * d_ff floats.
-  void forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const;
+  Status forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const;
 };
 
 // Blip2MLP / BERT intermediate+output dense: fc2(gelu_erf(fc1 x)). scratch: rows*hidden floats.
 struct GeluMlp {
   ops::Linear fc1, fc2;
-  void forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const;
+  Status forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const;
 };
 
 // Additive key mask from a 0/1 attention mask: 0 where kept, ops::kMaskValue where masked.

@@ -11,7 +11,7 @@ Result<Projection> Projection::load(WeightLoader& w, int64_t in, int64_t out) {
 
 Status Projection::forward(const float* x, size_t rows, std::vector<float>& out, ThreadPool& pool) const {
   out.resize(rows * static_cast<size_t>(lin_.out_features()));
-  lin_.forward(x, rows, out.data(), pool);
+  MBLIP_RETURN_IF_ERROR(lin_.forward(x, rows, out.data(), pool));
   return Status::Ok();
 }
 

@@ -62,21 +62,22 @@ Status QFormer::forward(const float* image, size_t image_len, std::vector<float>
   a.scratch = attn_scratch.data();
   a.scratch_floats = attn_scratch.size();
   // Blip2QFormerAttention: LayerNorm(dense(attention(x, kv)) + x), in place on h.
-  auto attend = [&](const Attention& at, const float* kv_src, size_t kv_len) {
-    at.q.forward(h.data(), nq, q.data(), pool);
-    at.k.forward(kv_src, kv_len, k.data(), pool);
-    at.v.forward(kv_src, kv_len, v.data(), pool);
+  auto attend = [&](const Attention& at, const float* kv_src, size_t kv_len) -> Status {
+    MBLIP_RETURN_IF_ERROR(at.q.forward(h.data(), nq, q.data(), pool));
+    MBLIP_RETURN_IF_ERROR(at.k.forward(kv_src, kv_len, k.data(), pool));
+    MBLIP_RETURN_IF_ERROR(at.v.forward(kv_src, kv_len, v.data(), pool));
     a.kv_len = kv_len;
     ops::attention(q.data(), k.data(), v.data(), ctx.data(), a, pool);
-    at.o.forward(ctx.data(), nq, tmp.data(), pool);
+    MBLIP_RETURN_IF_ERROR(at.o.forward(ctx.data(), nq, tmp.data(), pool));
     ops::add_inplace(tmp.data(), h.data(), nq * d);
     ops::layer_norm(tmp.data(), nq, d, at.ln_w.data(), at.ln_b.data(), eps, h.data(), pool);
+    return Status::Ok();
   };
   for (const Layer& l : layers_) {
-    attend(l.self_attn, h.data(), nq);
-    if (l.has_cross) attend(l.cross_attn, image, image_len);
+    MBLIP_RETURN_IF_ERROR(attend(l.self_attn, h.data(), nq));
+    if (l.has_cross) MBLIP_RETURN_IF_ERROR(attend(l.cross_attn, image, image_len));
     // feed_forward_chunk_query: output_query.LayerNorm(dense(gelu(intermediate(x))) + x)
-    l.ffn.forward(h.data(), nq, tmp.data(), ffn_scratch.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.ffn.forward(h.data(), nq, tmp.data(), ffn_scratch.data(), pool));
     ops::add_inplace(tmp.data(), h.data(), nq * d);
     ops::layer_norm(tmp.data(), nq, d, l.ffn_ln_w.data(), l.ffn_ln_b.data(), eps, h.data(), pool);
   }

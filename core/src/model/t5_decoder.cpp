@@ -55,8 +55,8 @@ Result<std::unique_ptr<T5DecoderSession>> T5Decoder::new_session(const float* en
   // Cross-attention keys/values depend only on the encoder output: computed once here.
   for (const Layer& l : layers_) {
     std::vector<float> k(enc_len * inner), v(enc_len * inner);
-    l.ca.k.forward(enc, enc_len, k.data(), pool);
-    l.ca.v.forward(enc, enc_len, v.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.ca.k.forward(enc, enc_len, k.data(), pool));
+    MBLIP_RETURN_IF_ERROR(l.ca.v.forward(enc, enc_len, v.data(), pool));
     s->cross_k_.push_back(std::move(k));
     s->cross_v_.push_back(std::move(v));
   }
@@ -153,9 +153,9 @@ Status T5DecoderSession::run(size_t q_len, const int32_t* tokens, float* logits)
     const T5Decoder::Layer& l = dec_.layers_[li];
     // Self-attention with the cache.
     ops::rms_norm(h_.data(), m, d, l.sa_ln.data(), eps, x_.data(), pool);
-    l.sa.q.forward(x_.data(), m, q_.data(), pool);
-    l.sa.k.forward(x_.data(), m, kn_.data(), pool);
-    l.sa.v.forward(x_.data(), m, vn_.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.sa.q.forward(x_.data(), m, q_.data(), pool));
+    MBLIP_RETURN_IF_ERROR(l.sa.k.forward(x_.data(), m, kn_.data(), pool));
+    MBLIP_RETURN_IF_ERROR(l.sa.v.forward(x_.data(), m, vn_.data(), pool));
     for (size_t r = 0; r < rows; ++r) {
       float* kc = cache_.k(r, li);
       float* vc = cache_.v(r, li);
@@ -163,26 +163,26 @@ Status T5DecoderSession::run(size_t q_len, const int32_t* tokens, float* logits)
       std::memcpy(vc + pos0 * inner, vn_.data() + r * q_len * inner, q_len * inner * sizeof(float));
       ops::attention(q_.data() + r * q_len * inner, kc, vc, ctx_.data() + r * q_len * inner, sa, pool);
     }
-    l.sa.o.forward(ctx_.data(), m, tmp_.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.sa.o.forward(ctx_.data(), m, tmp_.data(), pool));
     ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
     // Cross-attention to the encoder output (no position bias; padded prompt keys masked).
     ops::rms_norm(h_.data(), m, d, l.ca_ln.data(), eps, x_.data(), pool);
-    l.ca.q.forward(x_.data(), m, q_.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.ca.q.forward(x_.data(), m, q_.data(), pool));
     for (size_t r = 0; r < rows; ++r)
       ops::attention(q_.data() + r * q_len * inner, cross_k_[li].data(), cross_v_[li].data(),
                      ctx_.data() + r * q_len * inner, ca, pool);
-    l.ca.o.forward(ctx_.data(), m, tmp_.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.ca.o.forward(ctx_.data(), m, tmp_.data(), pool));
     ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
     // Feed-forward.
     ops::rms_norm(h_.data(), m, d, l.ffn_ln.data(), eps, x_.data(), pool);
-    l.ffn.forward(x_.data(), m, tmp_.data(), ffn_.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.ffn.forward(x_.data(), m, tmp_.data(), ffn_.data(), pool));
     ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
   }
   cache_.set_len(kv_len);
   ops::rms_norm(h_.data(), m, d, dec_.final_ln_.data(), eps, x_.data(), pool);
   if (dec_.head_scale_ != 1.0f)
     for (size_t i = 0; i < m * d; ++i) x_[i] *= dec_.head_scale_;
-  dec_.head_.forward(x_.data(), m, logits, pool);
+  MBLIP_RETURN_IF_ERROR(dec_.head_.forward(x_.data(), m, logits, pool));
   return Status::Ok();
 }
 

@@ -56,14 +56,14 @@ Status T5Encoder::forward(const float* embeds, size_t len, const float* mask01, 
   a.scratch_floats = scratch.size();
   for (const Layer& l : layers_) {
     ops::rms_norm(h.data(), len, d, l.sa_ln.data(), eps, x.data(), pool);
-    l.sa.q.forward(x.data(), len, q.data(), pool);
-    l.sa.k.forward(x.data(), len, k.data(), pool);
-    l.sa.v.forward(x.data(), len, v.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.sa.q.forward(x.data(), len, q.data(), pool));
+    MBLIP_RETURN_IF_ERROR(l.sa.k.forward(x.data(), len, k.data(), pool));
+    MBLIP_RETURN_IF_ERROR(l.sa.v.forward(x.data(), len, v.data(), pool));
     ops::attention(q.data(), k.data(), v.data(), ctx.data(), a, pool);
-    l.sa.o.forward(ctx.data(), len, tmp.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.sa.o.forward(ctx.data(), len, tmp.data(), pool));
     ops::add_inplace(h.data(), tmp.data(), len * d, pool);
     ops::rms_norm(h.data(), len, d, l.ffn_ln.data(), eps, x.data(), pool);
-    l.ffn.forward(x.data(), len, tmp.data(), ffn_scratch.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.ffn.forward(x.data(), len, tmp.data(), ffn_scratch.data(), pool));
     ops::add_inplace(h.data(), tmp.data(), len * d, pool);
   }
   out.resize(len * d);

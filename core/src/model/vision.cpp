@@ -51,7 +51,7 @@ Status VisionTower::forward(const float* pixels, std::vector<float>& out, Thread
     }
   std::vector<float> h(n * d);
   for (size_t i = 0; i < d; ++i) h[i] = cls_[i];  // class token first
-  patch_.forward(patches.data(), n - 1, h.data() + d, pool);
+  MBLIP_RETURN_IF_ERROR(patch_.forward(patches.data(), n - 1, h.data() + d, pool));
   ops::add_inplace(h.data(), pos_.data(), n * d, pool);
 
   std::vector<float> x(n * d), qkv(n * 3 * d), ctx(n * d), tmp(n * d);
@@ -69,12 +69,12 @@ Status VisionTower::forward(const float* pixels, std::vector<float>& out, Thread
   for (const Layer& l : layers_) {
     // Blip2EncoderLayer: pre-LN self-attention and MLP, each with a residual.
     ops::layer_norm(h.data(), n, d, l.ln1_w.data(), l.ln1_b.data(), eps, x.data(), pool);
-    l.qkv.forward(x.data(), n, qkv.data(), pool);  // per token: [q (H x dh) | k | v]
+    MBLIP_RETURN_IF_ERROR(l.qkv.forward(x.data(), n, qkv.data(), pool));  // per token: [q (H x dh) | k | v]
     ops::attention(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ctx.data(), a, pool);
-    l.proj.forward(ctx.data(), n, tmp.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.proj.forward(ctx.data(), n, tmp.data(), pool));
     ops::add_inplace(h.data(), tmp.data(), n * d, pool);
     ops::layer_norm(h.data(), n, d, l.ln2_w.data(), l.ln2_b.data(), eps, x.data(), pool);
-    l.mlp.forward(x.data(), n, tmp.data(), mlp_scratch.data(), pool);
+    MBLIP_RETURN_IF_ERROR(l.mlp.forward(x.data(), n, tmp.data(), mlp_scratch.data(), pool));
     ops::add_inplace(h.data(), tmp.data(), n * d, pool);
   }
   out.resize(n * d);

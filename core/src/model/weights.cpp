@@ -2,9 +2,11 @@
 #include "model/weights.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "io/quant.h"
+#include "kernels/weight_cache.h"
 
 namespace mblip {
 
@@ -67,10 +69,85 @@ struct WeightLoader::Request {
   std::unique_ptr<LinearKernel> kernel;
   std::vector<float> floats;
   Embedding embedding;
+  bool scheduled = false;  // built, or queued for a build worker
 };
 
-WeightLoader::WeightLoader(const GgufFile& header, const LinearOptions& opts) : header_(header), opts_(opts) {}
-WeightLoader::~WeightLoader() = default;
+WeightLoader::WeightLoader(const GgufFile& header, const LinearOptions& opts) : header_(header), opts_(opts) {
+#ifndef __EMSCRIPTEN__
+  // Build workers: one per core (MBLIP_LOAD_THREADS overrides; 1 = build on the loading thread).
+  max_workers_ = std::max(1u, std::thread::hardware_concurrency());
+  if (const char* e = std::getenv("MBLIP_LOAD_THREADS"); e && std::atoi(e) >= 1)
+    max_workers_ = static_cast<size_t>(std::atoi(e));
+  if (max_workers_ <= 1) max_workers_ = 0;
+#endif
+}
+
+WeightLoader::~WeightLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    queue_.clear();
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();  // running builds finish first (they use our members)
+}
+
+void WeightLoader::drop_inputs(const Request& r) {
+  for (const std::string* in : {&r.name, &r.bias}) {  // drop inputs nothing else waits for
+    if (in->empty()) continue;
+    if (--remaining_uses_[*in] == 0) {
+      auto it = arrived_.find(*in);
+      held_bytes_ -= it->second.view().nbytes;
+      arrived_.erase(it);  // releases: mmap pages dropped / stream buffer freed
+    }
+  }
+}
+
+void WeightLoader::worker() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    const size_t idx = queue_.front();
+    queue_.erase(queue_.begin());
+    Request& r = requests_[idx];
+    TensorView w = arrived_.at(r.name).view();
+    w.shape = {r.out, r.in};
+    TensorView b;
+    if (!r.bias.empty()) b = arrived_.at(r.bias).view();
+    std::shared_ptr<PackedWeightStore> store = store_;
+    lock.unlock();
+    Result<std::unique_ptr<LinearKernel>> k = [&] {
+      WeightStoreScope scope(store);  // the loading thread's packed-weights cache
+      return make_linear(w, r.bias.empty() ? nullptr : &b, opts_);
+    }();
+    lock.lock();
+    if (k.ok()) {
+      r.kernel = std::move(k).value();
+      r.built = true;
+    } else if (build_error_.ok()) {
+      build_error_ = k.status();
+    }
+    drop_inputs(r);
+    --in_flight_;
+    cv_.notify_all();
+  }
+}
+
+void WeightLoader::submit_linear(size_t idx) {
+  if (workers_.empty())
+    for (size_t i = 0; i < max_workers_; ++i) workers_.emplace_back([this] { worker(); });
+  store_ = WeightStoreScope::current();
+  queue_.push_back(idx);
+  ++in_flight_;
+  cv_.notify_all();
+}
+
+Status WeightLoader::wait_builds() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return in_flight_ == 0; });
+  return build_error_;
+}
 
 Result<const GgufTensorInfo*> WeightLoader::find(const std::string& name, const std::vector<int64_t>* shape) const {
   const GgufTensorInfo* t = header_.tensor(name);
@@ -157,6 +234,7 @@ Result<Embedding> WeightLoader::embedding(const std::string& name, int64_t rows,
 }
 
 bool WeightLoader::wants(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
   return phase_ != Phase::kCollect && users_.count(name) && !arrived_.count(name) && remaining_uses_.count(name) == 0;
 }
 
@@ -192,6 +270,8 @@ Status WeightLoader::build(Request& r) {
 }
 
 Status WeightLoader::add_tensor(TensorBytes bytes) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!build_error_.ok()) return build_error_;
   if (phase_ == Phase::kCollect) return internal_error("tensor bytes arrived after the model was assembled");
   phase_ = Phase::kBuild;
   const std::string name = bytes.view().name;
@@ -202,27 +282,30 @@ Status WeightLoader::add_tensor(TensorBytes bytes) {
   const GgufTensorInfo* info = header_.tensor(name);
   if (!info || bytes.view().nbytes != info->view.nbytes || !bytes.view().data)
     return internal_error("tensor '" + name + "' arrived with the wrong size");
+  // Bounded look-ahead: at most two queued builds per worker hold raw bytes.
+  if (max_workers_ > 0) cv_.wait(lock, [&] { return in_flight_ < 2 * max_workers_ || !build_error_.ok(); });
+  if (!build_error_.ok()) return build_error_;
   held_bytes_ += bytes.view().nbytes;
   peak_held_ = std::max(peak_held_, held_bytes_);
   remaining_uses_[name] = users->second.size();
   arrived_.emplace(name, std::move(bytes));
   for (size_t idx : users->second) {
     Request& r = requests_[idx];
-    if (r.built || !arrived_.count(r.name) || (!r.bias.empty() && !arrived_.count(r.bias))) continue;
-    MBLIP_RETURN_IF_ERROR(build(r));
-    for (const std::string* in : {&r.name, &r.bias}) {  // drop inputs nothing else waits for
-      if (in->empty()) continue;
-      if (--remaining_uses_[*in] == 0) {
-        auto it = arrived_.find(*in);
-        held_bytes_ -= it->second.view().nbytes;
-        arrived_.erase(it);  // releases: mmap pages dropped / stream buffer freed
-      }
+    if (r.scheduled || !arrived_.count(r.name) || (!r.bias.empty() && !arrived_.count(r.bias))) continue;
+    r.scheduled = true;
+    if (max_workers_ > 0 && r.kind == Request::kLinear) {
+      submit_linear(idx);
+      continue;
     }
+    MBLIP_RETURN_IF_ERROR(build(r));
+    drop_inputs(r);
   }
   return Status::Ok();
 }
 
 Status WeightLoader::start_collecting() {
+  MBLIP_RETURN_IF_ERROR(wait_builds());
+  std::lock_guard<std::mutex> lock(mu_);
   for (const Request& r : requests_)
     if (!r.built)
       return model_load_error("tensor '" + (arrived_.count(r.name) ? r.bias : r.name) +

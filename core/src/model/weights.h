@@ -2,11 +2,14 @@
 // against a WeightLoader, first to plan (check names/shapes/types against the GGUF tensor infos
 // and record each request), then, after every tensor's bytes went through add_tensor(), to collect.
 #pragma once
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io/gguf.h"
@@ -57,6 +60,8 @@ class TensorBytes {
   std::unique_ptr<uint8_t[]> owned_;
 };
 
+class PackedWeightStore;
+
 class WeightLoader {
  public:
   // Starts in the planning phase against the header's tensor infos (no tensor bytes needed).
@@ -98,6 +103,12 @@ class WeightLoader {
   Result<const GgufTensorInfo*> find(const std::string& name, const std::vector<int64_t>* shape) const;
   Status build(Request& r);
   Result<Request*> next(const char* kind, const std::string& name);
+  // Linear kernels are built on worker threads natively (packing is the load's CPU work);
+  // the inputs' bytes are released when their last build finishes. Callers hold mu_.
+  void drop_inputs(const Request& r);
+  void submit_linear(size_t idx);
+  Status wait_builds();
+  void worker();
 
   const GgufFile& header_;
   LinearOptions opts_;
@@ -108,6 +119,15 @@ class WeightLoader {
   std::map<std::string, size_t> remaining_uses_;
   size_t collect_next_ = 0;
   uint64_t planned_bytes_ = 0, largest_tensor_ = 0, held_bytes_ = 0, peak_held_ = 0;
+  // Worker threads for linear builds (none in wasm or with MBLIP_LOAD_THREADS=1).
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  std::vector<size_t> queue_;
+  size_t in_flight_ = 0, max_workers_ = 0;
+  std::shared_ptr<PackedWeightStore> store_;  // the cache the queued builds pack into
+  bool stop_ = false;
+  Status build_error_ = Status::Ok();
 };
 
 std::string shape_str(const std::vector<int64_t>& s);

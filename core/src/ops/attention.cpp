@@ -1,5 +1,6 @@
 // Multi-head attention (see ops.h): scores, additive bias/masks, softmax, weighted sum of V.
-// Mirrors the core of Blip2Attention, Blip2QFormerSelfAttention and T5Attention. Both products
+// Mirrors the core of Blip2Attention, Blip2QFormerSelfAttention and T5Attention. Shapes with
+// >= 16 query rows (wasm: 128) go to the batch-GEMM path (attention_xnnpack.cpp). Otherwise both products
 // (Q K^T and P V) run as small register-blocked GEMMs (4 query rows x 8 columns, ops/simd.h
 // vectors) over per-head copies of K (transposed) and V (padded). Heads are split over the pool
 // in contiguous groups; every head is computed the same way whichever group it falls in, so
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/attention_impl.h"
 #include "ops/ops.h"
 #include "ops/simd.h"
 
@@ -94,29 +96,14 @@ void run_head(const float* q, const float* k, const float* v, float* out, const 
     size_t nmax = 0;
     for (size_t r = 0; r < kRows; ++r) {
       const size_t i = i0 + std::min(r, rows - 1);  // padding rows repeat the last real row
-      n[r] = kv;
-      if (a.causal && i + a.causal_offset + 1 < n[r]) n[r] = i + a.causal_offset + 1;  // keys beyond are masked
+      n[r] = detail::visible_keys(a, i);  // keys beyond are causally masked
       qa[r] = q + i * a.q_stride + h * dh;
       nmax = std::max(nmax, n[r]);
     }
     // Scores S = Q K^T for the block's keys [0, nmax).
     const size_t ncols = round_up(nmax, kCols);
     for (size_t j0 = 0; j0 < ncols; j0 += kCols) micro_4x8(qa, kt + j0, L.kvp, dh, s + j0, L.kvp);
-    for (size_t r = 0; r < rows; ++r) {
-      const size_t i = i0 + r;
-      float* sr = s + r * L.kvp;
-      for (size_t j = 0; j < n[r]; ++j) sr[j] *= a.scale;
-      if (a.bias) {
-        const float* b = a.bias + h * a.bias_head_stride + i * a.bias_row_stride;
-        for (size_t j = 0; j < n[r]; ++j) sr[j] += b[j];
-      }
-      if (a.key_mask)
-        for (size_t j = 0; j < n[r]; ++j) sr[j] += a.key_mask[j];
-      // Causally masked keys get probability exactly 0 (exp(lowest - max) underflows to 0 in HF
-      // as well): left out of the softmax, zero weight in P V.
-      softmax(sr, 1, n[r]);
-      std::fill(sr + n[r], sr + nmax, 0.0f);
-    }
+    for (size_t r = 0; r < rows; ++r) detail::finish_scores_row(s + r * L.kvp, a, h, i0 + r, n[r], nmax);
     const float* pa[kRows];
     for (size_t r = 0; r < kRows; ++r) pa[r] = s + std::min(r, rows - 1) * L.kvp;
     // O = P V over keys [0, nmax).
@@ -127,13 +114,43 @@ void run_head(const float* q, const float* k, const float* v, float* out, const 
 
 }  // namespace
 
+namespace detail {
+
+void finish_scores_row(float* s, const AttentionArgs& a, size_t h, size_t i, size_t n_valid, size_t n_zero) {
+  for (size_t j = 0; j < n_valid; ++j) s[j] *= a.scale;
+  if (a.bias) {
+    const float* b = a.bias + h * a.bias_head_stride + i * a.bias_row_stride;
+    for (size_t j = 0; j < n_valid; ++j) s[j] += b[j];
+  }
+  if (a.key_mask)
+    for (size_t j = 0; j < n_valid; ++j) s[j] += a.key_mask[j];
+  // Causally masked keys get probability exactly 0 (exp(lowest - max) underflows to 0 in HF
+  // as well): left out of the softmax, zero weight in P V.
+  softmax(s, 1, n_valid);
+  if (n_zero > n_valid) std::fill(s + n_valid, s + n_zero, 0.0f);
+}
+
+#ifndef MBLIP_HAVE_XNNPACK
+bool gemm_attention_wanted(const AttentionArgs&) { return false; }
+size_t gemm_attention_scratch_floats(const AttentionArgs&) { return 0; }
+bool gemm_attention(const float*, const float*, const float*, float*, const AttentionArgs&, float*, size_t,
+                    ThreadPool&) {
+  return false;
+}
+#endif
+
+}  // namespace detail
+
 size_t attention_scratch_floats(const AttentionArgs& a, const ThreadPool& pool) {
-  return groups_for(a, pool) * layout(a).total;
+  const size_t blocked = groups_for(a, pool) * layout(a).total;
+  return detail::gemm_attention_wanted(a) ? std::max(blocked, detail::gemm_attention_scratch_floats(a)) : blocked;
 }
 
 void attention(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a,
                ThreadPool& pool) {
   if (a.heads == 0 || a.q_len == 0 || a.kv_len == 0 || a.head_dim == 0) return;
+  if (detail::gemm_attention_wanted(a) && detail::gemm_attention(q, k, v, out, a, a.scratch, a.scratch_floats, pool))
+    return;
   const HeadLayout L = layout(a);
   const size_t groups = groups_for(a, pool);
   std::vector<float> own;

@@ -1,10 +1,14 @@
 // Norms, activations, softmax and residual ops (see ops.h), on the portable vectors of
 // ops/simd.h. Rows (or fixed chunks of long arrays) are split across the pool; each row/chunk is
-// computed by one task in a fixed order, so results are thread-count independent.
+// computed by one task in a fixed order, so results are thread-count independent. With XNNPACK
+// built in, the pooled gelu_erf can run on its vgelu kernels (opt-in, elementwise_xnnpack.cpp);
+// on x86-64 with AVX2+FMA it runs the same formula 8 lanes wide (elementwise_avx2.cpp).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
+#include "ops/elementwise_impl.h"
 #include "ops/ops.h"
 #include "ops/simd.h"
 
@@ -15,6 +19,12 @@ namespace {
 using simd::v4f;
 constexpr size_t kRowsPerTask = 16;
 constexpr size_t kChunk = 16384;  // elements per task of the element-wise ops (multiple of 8)
+
+// MBLIP_OPS_AVX2=0 keeps the 4-lane code on AVX2 machines (before/after timings).
+inline bool avx2_off() {
+  const char* e = std::getenv("MBLIP_OPS_AVX2");
+  return e && e[0] == '0';
+}
 
 template <typename F>
 void for_row_chunks(size_t rows, ThreadPool& pool, F&& f) {
@@ -128,6 +138,15 @@ void rms_norm(const float* x, size_t rows, size_t dim, const float* w, float eps
 }
 
 void gelu_erf(float* x, size_t n, ThreadPool& pool) {
+#ifdef MBLIP_HAVE_XNNPACK
+  if (detail::xnn_gelu_erf(x, n, pool)) return;
+#endif
+#ifdef MBLIP_OPS_HAVE_AVX2
+  if (detail::have_avx2_fma() && !avx2_off()) {
+    for_chunks(n, &pool, [&](size_t b, size_t e) { detail::gelu_erf_avx2(x + b, e - b); });
+    return;
+  }
+#endif
   for_chunks(n, &pool, [&](size_t b, size_t e) { map_inplace(x, b, e, [](v4f v) { return simd::gelu_erf(v); }); });
 }
 void gelu_tanh(float* x, size_t n, ThreadPool& pool) {

@@ -24,7 +24,7 @@ class Linear {
   bool empty() const { return !k_; }
   int64_t in_features() const { return k_->in_features(); }
   int64_t out_features() const { return k_->out_features(); }
-  void forward(const float* x, size_t rows, float* y, ThreadPool& pool) const { k_->forward(x, rows, y, pool); }
+  Status forward(const float* x, size_t rows, float* y, ThreadPool& pool) const { return k_->forward(x, rows, y, pool); }
   const LinearKernel& kernel() const { return *k_; }
 
  private:
@@ -74,7 +74,8 @@ struct AttentionArgs {
   bool causal = false;
   size_t causal_offset = 0;
   // Optional scratch (avoids an allocation per call): attention() needs
-  // attention_scratch_floats(args, pool) floats; with less (or none) it allocates its own.
+  // attention_scratch_floats(args, pool) floats (shapes with >= 16 query and key rows: the
+  // per-head copies and scores of the batch-GEMM path); with less (or none) it allocates its own.
   // ref::attention needs heads*kv_len.
   float* scratch = nullptr;
   size_t scratch_floats = 0;

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "model/languages.h"
+#include "api/languages.h"
 
 namespace mblip {
 
@@ -68,29 +68,6 @@ Result<Language> api::find_language(const std::string& code_or_name) {
   }
   return invalid_argument("unknown language '" + code_or_name +
                           "': use one of mBLIP's 96 languages by code or English name (e.g. 'de' or 'German')");
-}
-
-std::string api::caption_prompt(const std::string& language_name) {
-  return "Caption in " + language_name + ":";
-}
-
-std::string api::vqa_prompt(const std::string& question, const std::string& language_name) {
-  return "Question: " + question + " Short answer in " + language_name + ":";
-}
-
-GenerateOptions api::caption_defaults() {
-  GenerateOptions o;
-  o.num_beams = 5;
-  o.max_new_tokens = 50;
-  return o;
-}
-
-GenerateOptions api::vqa_defaults() {
-  GenerateOptions o;
-  o.num_beams = 5;
-  o.max_new_tokens = 10;
-  o.length_penalty = -1.0;
-  return o;
 }
 
 }  // namespace mblip

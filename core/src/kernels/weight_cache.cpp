@@ -1,0 +1,361 @@
+// PackedWeightStore (kernels/weight_cache.h): XNNPACK weights-cache provider backed by a cache
+// file. Cold: operators pack into a reused per-thread buffer, each blob is appended to a temp
+// file; finalize() writes the index + header, maps the file and renames it into place.
+// Warm: the file is mapped (MAP_POPULATE), every checksum verified, look-ups return its entries.
+#include "kernels/weight_cache.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifndef __EMSCRIPTEN__
+#include <sys/mman.h>
+#endif
+#ifdef MBLIP_HAVE_XNNPACK
+#include <xnnpack.h>
+#endif
+
+namespace mblip {
+namespace {
+
+constexpr size_t kAlign = 64;  // >= XNN_ALLOCATION_ALIGNMENT on every target we build
+constexpr size_t kNotFound = SIZE_MAX;
+
+thread_local const std::shared_ptr<PackedWeightStore>* tls_store = nullptr;
+thread_local PackedWeightStore::EntryScope* tls_entry = nullptr;
+
+void* aligned_alloc_bytes(size_t n) {
+  void* p = nullptr;
+  if (::posix_memalign(&p, kAlign, std::max<size_t>(n, kAlign)) != 0) return nullptr;
+  return p;
+}
+
+uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+bool write_all(int fd, const void* p, size_t n, uint64_t off) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, b, std::min<size_t>(n, size_t{1} << 30), static_cast<off_t>(off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    b += w;
+    n -= static_cast<size_t>(w);
+    off += static_cast<uint64_t>(w);
+  }
+  return true;
+}
+
+void put_u32(std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
+void put_u64(std::string& s, uint64_t v) { s.append(reinterpret_cast<const char*>(&v), 8); }
+
+}  // namespace
+
+// ---- scopes ----
+
+WeightStoreScope::WeightStoreScope(std::shared_ptr<PackedWeightStore> store) : store_(std::move(store)), prev_(tls_store) {
+  tls_store = &store_;
+}
+WeightStoreScope::~WeightStoreScope() { tls_store = prev_; }
+std::shared_ptr<PackedWeightStore> WeightStoreScope::current() { return tls_store ? *tls_store : nullptr; }
+
+PackedWeightStore::EntryScope::EntryScope(PackedWeightStore* store, std::string entry, bool dummies)
+    : store_(store), entry_(std::move(entry)), dummies_(dummies), prev_(tls_entry) {
+  tls_entry = this;
+}
+PackedWeightStore::EntryScope::~EntryScope() { tls_entry = prev_; }
+
+// ---- store ----
+
+PackedWeightStore::~PackedWeightStore() {
+#ifndef __EMSCRIPTEN__
+  if (map_) ::munmap(const_cast<uint8_t*>(map_), map_bytes_);
+#endif
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_path_.c_str());
+  }
+}
+
+void PackedWeightStore::warn_once(const std::string& msg) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (warned_) return;
+  warned_ = true;
+  std::fprintf(stderr, "mblip: weight cache: %s\n", msg.c_str());
+}
+
+std::shared_ptr<PackedWeightStore> PackedWeightStore::open(const std::string& path, const std::string& key,
+                                                           const std::string& label, int threads) {
+  std::shared_ptr<PackedWeightStore> s(new PackedWeightStore());
+  s->path_ = path;
+  s->key_ = key;
+  s->label_ = label;
+  s->setup_provider();
+  std::string why;
+  if (s->load_existing(threads, &why)) return s;
+  if (!why.empty()) std::fprintf(stderr, "mblip: weight cache %s ignored (%s); rebuilding it\n", path.c_str(), why.c_str());
+  s->start_writing();
+  return s;
+}
+
+bool PackedWeightStore::load_existing(int threads, std::string* why) {
+#ifdef __EMSCRIPTEN__
+  (void)threads;
+  (void)why;
+  return false;
+#else
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // no cache yet: silent
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(kPackedCacheHeaderBytes)) {
+    ::close(fd);
+    *why = "truncated: " + std::to_string(static_cast<long long>(st.st_size)) + " bytes";
+    return false;
+  }
+  const size_t n = static_cast<size_t>(st.st_size);
+  void* m = ::mmap(nullptr, n, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) return *why = std::string("cannot map it: ") + std::strerror(errno), false;
+  const auto* p = static_cast<const uint8_t*>(m);
+  auto fail = [&](std::string w) {
+    ::munmap(m, n);
+    entries_.clear();
+    index_.clear();
+    *why = std::move(w);
+    return false;
+  };
+  PackedCacheHeader h;
+  if (!decode_packed_header(p, n, &h, why)) return fail(*why);
+  if (h.key != key_) return fail("made for another model file or CPU/build (key mismatch)");
+  if (h.file_bytes != n) return fail("size " + std::to_string(n) + " != recorded " + std::to_string(h.file_bytes) + " (truncated?)");
+  if (h.index_offset < kPackedCacheHeaderBytes || h.index_offset > n || h.index_bytes != n - h.index_offset)
+    return fail("index out of range");
+  if (packed_checksum(p + h.index_offset, h.index_bytes) != h.index_checksum) return fail("index checksum mismatch");
+  // Index: per entry u32 name_len, name, u32 seed, u64 offset, u64 size, u64 checksum.
+  const uint8_t* q = p + h.index_offset;
+  const uint8_t* end = q + h.index_bytes;
+  for (uint64_t i = 0; i < h.entry_count; ++i) {
+    uint32_t len = 0;
+    if (end - q < 4) return fail("index truncated");
+    std::memcpy(&len, q, 4);
+    q += 4;
+    if (static_cast<uint64_t>(end - q) < uint64_t{len} + 28) return fail("index truncated");
+    auto e = std::make_unique<Entry>();
+    e->name.assign(reinterpret_cast<const char*>(q), len);
+    q += len;
+    std::memcpy(&e->seed, q, 4);
+    std::memcpy(&e->offset, q + 4, 8);
+    std::memcpy(&e->size, q + 12, 8);
+    std::memcpy(&e->checksum, q + 20, 8);
+    q += 28;
+    if (e->offset < kPackedCacheHeaderBytes || e->offset % kAlign || e->size > h.index_offset - e->offset)
+      return fail("entry '" + e->name + "' out of range");
+    e->addr = p + e->offset;
+    if (!index_.emplace(e->name, entries_.size()).second) return fail("duplicate entry '" + e->name + "'");
+    entries_.push_back(std::move(e));
+  }
+  // Every entry's data checksum, spread over the load's threads (bandwidth-bound).
+  const size_t nt = static_cast<size_t>(std::max(1, std::min(threads, 8)));
+  std::vector<int> bad(nt, -1);
+  auto check = [&](size_t t) {
+    for (size_t i = t; i < entries_.size(); i += nt)
+      if (packed_checksum(entries_[i]->addr, entries_[i]->size) != entries_[i]->checksum) {
+        bad[t] = static_cast<int>(i);
+        return;
+      }
+  };
+  std::vector<std::thread> workers;
+  for (size_t t = 1; t < nt; ++t) workers.emplace_back(check, t);
+  check(0);
+  for (auto& w : workers) w.join();
+  for (int b : bad)
+    if (b >= 0) return fail("data checksum mismatch in '" + entries_[static_cast<size_t>(b)]->name + "' (corrupt)");
+  map_ = p;
+  map_bytes_ = n;
+  warm_ = finalized_ = true;
+  return true;
+#endif
+}
+
+void PackedWeightStore::start_writing() {
+  const size_t slash = path_.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+  // mkdir -p (errors surface when the temp file cannot be created).
+  for (size_t i = 1; i <= dir.size(); ++i)
+    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0755);
+  char suffix[64];
+  std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%lx", static_cast<long>(::getpid()),
+                static_cast<unsigned long>(reinterpret_cast<uintptr_t>(this) & 0xFFFFFFu));
+  tmp_path_ = path_ + suffix;
+  fd_ = ::open(tmp_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    warn_once("cannot create '" + tmp_path_ + "' (" + std::strerror(errno) + "); packing in memory");
+    write_failed_ = true;
+  }
+}
+
+void PackedWeightStore::setup_provider() {
+#ifdef MBLIP_HAVE_XNNPACK
+  auto* p = new xnn_weights_cache_provider();
+  p->context = this;
+  p->look_up = [](void* c, const xnn_weights_cache_look_up_key* k) { return static_cast<PackedWeightStore*>(c)->look_up(k->seed); };
+  p->reserve_space = [](void* c, size_t n) { return static_cast<PackedWeightStore*>(c)->reserve_space(n); };
+  p->look_up_or_insert = [](void* c, const xnn_weights_cache_look_up_key* k, void* ptr, size_t n) {
+    return static_cast<PackedWeightStore*>(c)->insert(k->seed, ptr, n);
+  };
+  p->is_finalized = [](void* c) { return static_cast<PackedWeightStore*>(c)->finalized_; };
+  p->offset_to_addr = [](void* c, size_t id) { return const_cast<void*>(static_cast<PackedWeightStore*>(c)->addr(id)); };
+  p->delete_cache = [](void*) { return xnn_status_success; };  // the Model owns the store
+  provider_ = std::shared_ptr<void>(p, [](void* q) { delete static_cast<xnn_weights_cache_provider*>(q); });
+#endif
+}
+
+size_t PackedWeightStore::look_up(uint32_t seed) {
+  EntryScope* e = tls_entry;
+  if (!e || e->store_ != this) return kNotFound;
+  auto it = index_.find(e->entry_);  // index_ is read-only after open()
+  bool hit = false;
+  if (it != index_.end()) {
+    std::lock_guard<std::mutex> lock(mu_);  // entries_ may grow (in-memory misses)
+    hit = entries_[it->second]->seed == seed;
+  }
+  if (hit) {
+    hits_.fetch_add(1);
+    return it->second;
+  }
+  if (e->dummies_) e->missed_ = true;  // the caller re-creates with the real inputs
+  return kNotFound;
+}
+
+void* PackedWeightStore::reserve_space(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto me = std::this_thread::get_id();
+  Scratch* s = nullptr;
+  for (auto& x : scratch_)
+    if (x.thread == me) s = &x;
+  if (!s) {
+    scratch_.push_back(Scratch{me, 0, {nullptr, nullptr}});
+    s = &scratch_.back();
+  }
+  if (s->size < n) {
+    s->buf.reset();
+    s->buf = std::unique_ptr<uint8_t, void (*)(void*)>(static_cast<uint8_t*>(aligned_alloc_bytes(n)), std::free);
+    s->size = s->buf ? n : 0;
+  }
+  return s->buf.get();
+}
+
+size_t PackedWeightStore::insert(uint32_t seed, const void* ptr, size_t size) {
+  EntryScope* scope = tls_entry;
+  auto e = std::make_unique<Entry>();
+  e->name = (scope && scope->store_ == this) ? scope->entry_ : std::string();
+  e->seed = seed;
+  e->size = size;
+  if (scope && scope->dummies_) scope->missed_ = true;  // packed from dummies: never kept
+  const bool to_file = fd_ >= 0 && !e->name.empty() && !(scope && scope->dummies_);
+  uint64_t off = 0;
+  if (to_file) {
+    e->checksum = packed_checksum(static_cast<const uint8_t*>(ptr), size);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!write_failed_) {
+      off = write_end_;
+      write_end_ = round_up(off + size, kAlign);
+      lock.unlock();
+      if (write_all(fd_, ptr, size, off)) {
+        e->offset = off;
+      } else {
+        const std::string why = std::strerror(errno);
+        lock.lock();
+        write_failed_ = true;
+        lock.unlock();
+        warn_once("writing '" + tmp_path_ + "' failed (" + why + "); packing in memory, no cache file");
+      }
+    }
+  }
+  if (e->offset == 0) {  // in memory
+    e->heap = std::unique_ptr<uint8_t, void (*)(void*)>(static_cast<uint8_t*>(aligned_alloc_bytes(size)), std::free);
+    if (!e->heap) return kNotFound;  // XNNPACK then fails the operator: out of memory
+    std::memcpy(e->heap.get(), ptr, size);
+    e->addr = e->heap.get();
+  }
+  inserted_.fetch_add(1);
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.push_back(std::move(e));
+  return entries_.size() - 1;
+}
+
+const void* PackedWeightStore::addr(size_t id) const { return id < entries_.size() ? entries_[id]->addr : nullptr; }
+
+Status PackedWeightStore::finalize() {
+  std::lock_guard<std::mutex> lock(mu_);
+  scratch_.clear();
+  if (finalized_) return Status::Ok();
+  finalized_ = true;
+#ifndef __EMSCRIPTEN__
+  if (fd_ < 0) return Status::Ok();
+  bool any_file = false;
+  std::string index;
+  uint64_t count = 0;
+  for (const auto& e : entries_) {
+    if (e->offset == 0) continue;
+    any_file = true;
+    ++count;
+    put_u32(index, static_cast<uint32_t>(e->name.size()));
+    index += e->name;
+    put_u32(index, e->seed);
+    put_u64(index, e->offset);
+    put_u64(index, e->size);
+    put_u64(index, e->checksum);
+  }
+  bool publish = any_file && !write_failed_;
+  PackedCacheHeader h;
+  h.index_offset = write_end_;
+  h.index_bytes = index.size();
+  h.index_checksum = packed_checksum(reinterpret_cast<const uint8_t*>(index.data()), index.size());
+  h.entry_count = count;
+  h.file_bytes = write_end_ + index.size();
+  h.key = key_;
+  h.label = label_;
+  std::vector<uint8_t> head(kPackedCacheHeaderBytes);
+  if (publish && !encode_packed_header(h, head.data())) publish = false;
+  if (publish && !(write_all(fd_, index.data(), index.size(), write_end_) && write_all(fd_, head.data(), head.size(), 0) &&
+                   ::fsync(fd_) == 0)) {
+    std::fprintf(stderr, "mblip: weight cache: writing '%s' failed (%s); not kept\n", tmp_path_.c_str(), std::strerror(errno));
+    publish = false;
+  }
+  if (any_file) {  // the entries written so far live in the file: map it (also when not published)
+    const size_t n = static_cast<size_t>(std::max<uint64_t>(write_end_, kPackedCacheHeaderBytes));
+    void* m = ::mmap(nullptr, n, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_, 0);
+    if (m == MAP_FAILED) {  // read them back into memory instead
+      for (auto& e : entries_) {
+        if (e->offset == 0) continue;
+        e->heap = std::unique_ptr<uint8_t, void (*)(void*)>(static_cast<uint8_t*>(aligned_alloc_bytes(e->size)), std::free);
+        if (!e->heap || ::pread(fd_, e->heap.get(), e->size, static_cast<off_t>(e->offset)) != static_cast<ssize_t>(e->size))
+          return io_error("weight cache: cannot read back '" + tmp_path_ + "'");
+        e->addr = e->heap.get();
+      }
+    } else {
+      map_ = static_cast<const uint8_t*>(m);
+      map_bytes_ = n;
+      for (auto& e : entries_)
+        if (e->offset != 0) e->addr = map_ + e->offset;
+    }
+  }
+  if (publish && ::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
+    std::fprintf(stderr, "mblip: weight cache: cannot rename to '%s' (%s)\n", path_.c_str(), std::strerror(errno));
+    publish = false;
+  }
+  if (!publish) ::unlink(tmp_path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
+#endif
+  return Status::Ok();
+}
+
+}  // namespace mblip

@@ -1,0 +1,151 @@
+// Packed-weights cache (issue 12): XNNPACK's packed weights written once to a file that later
+// loads map read-only, via XNNPACK's weights-cache provider. PackedWeightStore is owned by the
+// Model and shared read-only; file format, key and directory helpers are in weight_cache_file.cpp.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "mblip/status.h"
+
+namespace mblip {
+
+// ---- file level (weight_cache_file.cpp) ----
+constexpr uint32_t kPackedCacheFormat = 1;  // bump when the layout or our requantization changes
+constexpr size_t kPackedCacheHeaderBytes = 4096;
+
+// Fletcher-style 64-bit checksum over 8 lanes (vectorizes; every single changed word changes it).
+uint64_t packed_checksum(const uint8_t* p, size_t n);
+// Mixes bytes into a 64-bit FNV-1a style hash (for keys, not for data).
+uint64_t hash_bytes(const void* p, size_t n, uint64_t h = 1469598103934665603ull);
+// What changes XNNPACK's packing besides the model: XNNPACK version, our format, compiler,
+// target and the CPU features XNNPACK dispatches on (cpuid / hwcap).
+std::string packed_cache_environment_key();
+// The cache folder: `override_dir`, else $MBLIP_CACHE_DIR, else $XDG_CACHE_HOME/mblip/packed,
+// else $HOME/.cache/mblip/packed ("" when none can be found).
+std::string packed_cache_dir(const std::string& override_dir);
+// The cache file name for a model path (one file per model path: a changed model replaces it).
+std::string packed_cache_file_for(const std::string& dir, const std::string& model_path);
+
+// The first kPackedCacheHeaderBytes of a cache file (little-endian fields, own checksum).
+struct PackedCacheHeader {
+  uint64_t file_bytes = 0, index_offset = 0, index_bytes = 0, index_checksum = 0, entry_count = 0;
+  std::string key, label;
+};
+// False when key + label do not fit.
+bool encode_packed_header(const PackedCacheHeader& h, uint8_t* out /* kPackedCacheHeaderBytes */);
+// False (and `why`) for a foreign, truncated or corrupt header.
+bool decode_packed_header(const uint8_t* p, size_t n, PackedCacheHeader* h, std::string* why);
+
+struct PackedCacheFileInfo {
+  std::string path, label;  // label: the model path recorded when it was written
+  uint64_t bytes = 0, entries = 0;
+  bool header_ok = false;
+};
+// Lists the cache files (*.mbpack) in `dir` (header checked, data not).
+std::vector<PackedCacheFileInfo> list_packed_cache(const std::string& dir);
+// Removes the cache files and stale temporaries in `dir`; returns how many were removed.
+Result<int> clear_packed_cache(const std::string& dir);
+
+// ---- the store ----
+class PackedWeightStore {
+ public:
+  // Opens the cache file `path` for a model with identity `key` (environment key included).
+  // A valid file is mapped (warm); a missing one is created at finalize(); an invalid one is
+  // reported once on stderr and rebuilt. Folder problems: a warning, packing in memory.
+  static std::shared_ptr<PackedWeightStore> open(const std::string& path, const std::string& key,
+                                                 const std::string& label, int threads);
+  ~PackedWeightStore();
+  PackedWeightStore(const PackedWeightStore&) = delete;
+  PackedWeightStore& operator=(const PackedWeightStore&) = delete;
+
+  bool warm() const { return warm_; }
+  bool writing() const { return fd_ >= 0; }
+  // The xnn_weights_cache_t (as void*) operators are created against.
+  void* provider() { return provider_.get(); }
+  // True when the current entry (EntryScope) is in the mapped file: packing inputs are not read.
+  bool has(const std::string& entry) const { return index_.count(entry) != 0; }
+  // After every operator was created: writes index + header, fsyncs, maps the file, renames
+  // it into place. Operators can run only after this.
+  Status finalize();
+  uint64_t hits() const { return hits_.load(); }
+  uint64_t packed() const { return inserted_.load(); }
+  uint64_t mapped_bytes() const { return map_bytes_; }
+  const std::string& path() const { return path_; }
+
+  // The entry being created on this thread (XNNPACK's keys are pointers; ours are names).
+  class EntryScope {
+   public:
+    EntryScope(PackedWeightStore* store, std::string entry, bool inputs_are_dummies);
+    ~EntryScope();
+    // A look-up missed while the inputs were dummies: the operator must be created again.
+    bool missed_with_dummies() const { return missed_; }
+
+   private:
+    friend class PackedWeightStore;
+    PackedWeightStore* store_;
+    std::string entry_;
+    bool dummies_, missed_ = false;
+    EntryScope* prev_;
+  };
+
+ private:
+  PackedWeightStore() = default;
+  struct Entry {
+    std::string name;
+    uint32_t seed = 0;
+    uint64_t offset = 0, size = 0, checksum = 0;
+    const uint8_t* addr = nullptr;
+    std::unique_ptr<uint8_t, void (*)(void*)> heap{nullptr, nullptr};
+  };
+  bool load_existing(int threads, std::string* why);
+  void start_writing();
+  void warn_once(const std::string& msg);
+  // Provider callbacks.
+  size_t look_up(uint32_t seed);
+  void* reserve_space(size_t n);
+  size_t insert(uint32_t seed, const void* ptr, size_t size);
+  const void* addr(size_t id) const;
+  void setup_provider();
+
+  std::string path_, tmp_path_, key_, label_;
+  bool warm_ = false, finalized_ = false, write_failed_ = false, warned_ = false;
+  int fd_ = -1;
+  uint64_t write_end_ = kPackedCacheHeaderBytes;
+  const uint8_t* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Entry>> entries_;
+  std::unordered_map<std::string, size_t> index_;  // name -> entry (mapped file)
+  struct Scratch {
+    std::thread::id thread;
+    size_t size = 0;
+    std::unique_ptr<uint8_t, void (*)(void*)> buf{nullptr, nullptr};
+  };
+  std::vector<Scratch> scratch_;  // one reusable packing buffer per creating thread
+  std::atomic<uint64_t> hits_{0}, inserted_{0};
+  std::shared_ptr<void> provider_;  // xnn_weights_cache_provider
+};
+
+// The store the current load packs into, per thread (set by the model loader around the build;
+// the linear factory reads it). nullptr: no cache.
+// Kernels created meanwhile keep a reference to the store (their packed weights live in it).
+class WeightStoreScope {
+ public:
+  explicit WeightStoreScope(std::shared_ptr<PackedWeightStore> store);
+  ~WeightStoreScope();
+  WeightStoreScope(const WeightStoreScope&) = delete;
+  WeightStoreScope& operator=(const WeightStoreScope&) = delete;
+  static std::shared_ptr<PackedWeightStore> current();
+
+ private:
+  std::shared_ptr<PackedWeightStore> store_;
+  const std::shared_ptr<PackedWeightStore>* prev_;
+};
+
+}  // namespace mblip

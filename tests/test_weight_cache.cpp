@@ -1,0 +1,245 @@
+// Packed-weights cache (core/src/kernels/weight_cache.h): a load from the cache gives the same
+// tokens and beam scores as an uncached load (and the golden tokens for f32); every kind of
+// corrupt / foreign / truncated cache is detected and rebuilt; concurrent loads; unwritable folder.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "convert/convert.h"
+#include "kernels/weight_cache.h"
+#include "mblip/mblip.h"
+#include "support/golden.h"
+#include "support/models.h"
+
+using namespace mblip;
+
+namespace {
+
+struct Outcome {
+  std::vector<int32_t> greedy, beam;
+  float beam_score = 0;
+  bool operator==(const Outcome& o) const { return greedy == o.greedy && beam == o.beam && beam_score == o.beam_score; }
+};
+
+// Converts the golden tiny-mt5 with a recipe once per process ("f32", "q8_0", "default" =
+// q4_0 + vision q8_0), under tmp_dir().
+std::string recipe_model(const std::string& recipe) {
+  const std::string out = mblip_test::tmp_dir() + "/wcache-tiny-mt5-" + recipe + ".gguf";
+  if (mblip_test::newer_than_binary(out)) return out;
+  const std::string unique = out + "." + std::to_string(::getpid());
+  ConvertOptions o;
+  o.input_dir = mblip_test::golden_dir() + "/models/tiny-mt5";
+  o.output_path = unique;
+  o.weights = recipe == "f32" ? DType::F32 : recipe == "q8_0" ? DType::Q8_0 : DType::Q4_0;
+  if (recipe == "default") o.overrides = {{Component::kVision, DType::Q8_0}};
+  const Status st = convert_checkpoint(o);
+  INFO(st.to_string());
+  REQUIRE(st.ok());
+  REQUIRE(std::rename(unique.c_str(), out.c_str()) == 0);
+  return out;
+}
+
+// A fresh, empty cache folder for one test.
+std::string fresh_dir(const std::string& name) {
+  const std::string d = mblip_test::tmp_dir() + "/wcache-" + name + "-" + std::to_string(::getpid());
+  ::mkdir(d.c_str(), 0755);
+  REQUIRE(clear_packed_cache(d).ok());
+  return d;
+}
+
+Outcome run(const std::string& model_path, bool cache, const std::string& dir) {
+  LoadOptions lo;
+  lo.threads = 2;
+  lo.weight_cache = cache;
+  lo.weight_cache_dir = dir;
+  auto m = Model::load_file(model_path, lo);
+  INFO(m.status().to_string());
+  REQUIRE(m.ok());
+  auto s = m.value()->new_session();
+  REQUIRE(s.ok());
+  DecodeOptions d;
+  d.apply_exif = false;
+  auto e = s.value()->embed_image_file(mblip_test::golden_dir() + "/images/files/astronaut_baseline.jpg", d);
+  INFO(e.status().to_string());
+  REQUIRE(e.ok());
+  Outcome out;
+  GenerateOptions g;
+  g.num_beams = 1;
+  g.max_new_tokens = 12;
+  auto r1 = s.value()->generate(e.value(), "Describe the image in German.", g);
+  REQUIRE(r1.ok());
+  out.greedy = r1.value().tokens();
+  g.num_beams = 3;
+  auto r3 = s.value()->generate(e.value(), "Describe the image in German.", g);
+  REQUIRE(r3.ok());
+  out.beam = r3.value().tokens();
+  out.beam_score = r3.value().score();
+  return out;
+}
+
+ino_t inode_of(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+uint64_t size_of(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// The one cache file in `dir`, which must have a valid header.
+std::string the_cache_file(const std::string& dir) {
+  const auto files = list_packed_cache(dir);
+  REQUIRE(files.size() == 1);
+  CHECK(files[0].header_ok);
+  CHECK(files[0].entries > 0);
+  return files[0].path;
+}
+
+std::vector<char> read_all(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+void write_all(const std::string& p, const std::vector<char>& b) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+
+}  // namespace
+
+TEST_CASE("weight cache: cached loads equal uncached ones for each recipe", "[cache]") {
+  MBLIP_REQUIRE_GOLDEN();
+  for (const char* recipe : {"f32", "q8_0", "default"}) {
+    INFO("recipe " << recipe);
+    const std::string model = recipe_model(recipe);
+    const std::string dir = fresh_dir(std::string("eq-") + recipe);
+    const Outcome ref = run(model, false, dir);
+    CHECK(list_packed_cache(dir).empty());  // --no-cache writes nothing
+    const Outcome cold = run(model, true, dir);
+    const std::string file = the_cache_file(dir);
+    const ino_t ino = inode_of(file);
+    const Outcome warm = run(model, true, dir);
+    CHECK(cold == ref);
+    CHECK(warm == ref);
+    CHECK(inode_of(file) == ino);  // the warm load used the file (a rebuild renames a new one)
+    if (std::string(recipe) == "f32") {
+      // Independent reference: the golden float32 greedy tokens of this case (HF transformers).
+      const auto seqs = mblip_test::load_npy(mblip_test::golden_dir() +
+                                             "/models/tiny-mt5/cases/c00_astronaut_baseline/greedy_sequences.npy");
+      std::vector<int32_t> golden;
+      for (int64_t j = 1; j < seqs.shape[1] && golden.size() < ref.greedy.size(); ++j)
+        golden.push_back(static_cast<int32_t>(seqs.as_int64()[static_cast<size_t>(j)]));
+      CHECK(warm.greedy == golden);
+    }
+  }
+}
+
+TEST_CASE("weight cache: truncated, corrupt, foreign and old caches are detected and rebuilt", "[cache]") {
+  MBLIP_REQUIRE_GOLDEN();
+  const std::string model = recipe_model("default"), other = recipe_model("q8_0");
+  const std::string dir = fresh_dir("corrupt");
+  const Outcome ref = run(model, false, dir);
+  REQUIRE(run(model, true, dir) == ref);
+  const std::string file = the_cache_file(dir);
+  const std::vector<char> good = read_all(file);
+  REQUIRE(good.size() > 3 * kPackedCacheHeaderBytes);
+  const size_t n = good.size();
+
+  struct Damage {
+    std::string what;
+    std::vector<char> bytes;
+  };
+  std::vector<Damage> cases;
+  for (size_t cut : {size_t{0}, size_t{7}, size_t{100}, kPackedCacheHeaderBytes - 1, kPackedCacheHeaderBytes,
+                     kPackedCacheHeaderBytes + 100, n / 2, n - 100, n - 1})
+    cases.push_back({"truncated at " + std::to_string(cut), std::vector<char>(good.begin(), good.begin() + cut)});
+  for (size_t at : {size_t{3}, size_t{20}, size_t{80}, kPackedCacheHeaderBytes - 3, kPackedCacheHeaderBytes + 5,
+                    n / 3, n / 2, n - 3}) {
+    auto b = good;
+    b[at] = static_cast<char>(b[at] ^ 0x10);
+    cases.push_back({"byte flipped at " + std::to_string(at), b});
+  }
+  {  // another format version, header checksum recomputed
+    auto b = good;
+    b[8] = static_cast<char>(b[8] + 1);
+    const uint64_t c = packed_checksum(reinterpret_cast<const uint8_t*>(b.data()), kPackedCacheHeaderBytes - 8);
+    for (int i = 0; i < 8; ++i) b[kPackedCacheHeaderBytes - 8 + i] = static_cast<char>(c >> (8 * i));
+    cases.push_back({"format version + 1", b});
+  }
+  {  // written by another XNNPACK version (key differs), otherwise valid
+    PackedCacheHeader h;
+    std::string why;
+    REQUIRE(decode_packed_header(reinterpret_cast<const uint8_t*>(good.data()), n, &h, &why));
+    const size_t at = h.key.find("xnnpack=");
+    REQUIRE(at != std::string::npos);
+    h.key[at + 8] = h.key[at + 8] == '0' ? '1' : '0';
+    auto b = good;
+    REQUIRE(encode_packed_header(h, reinterpret_cast<uint8_t*>(b.data())));
+    cases.push_back({"other XNNPACK version", b});
+  }
+  {  // the cache of another model under this model's name
+    const std::string odir = fresh_dir("corrupt-other");
+    run(other, true, odir);
+    cases.push_back({"another model's cache", read_all(the_cache_file(odir))});
+  }
+  for (const Damage& d : cases) {
+    INFO(d.what);
+    write_all(file, d.bytes);
+    const ino_t damaged = inode_of(file);
+    CHECK(run(model, true, dir) == ref);
+    CHECK(inode_of(file) != damaged);  // replaced by a rebuilt file ...
+    CHECK(size_of(file) == n);         // ... of the right size (entry order varies: parallel packing)
+    the_cache_file(dir);               // ... with a valid header
+  }
+}
+
+TEST_CASE("weight cache: concurrent loads, unwritable folder, write failures", "[cache]") {
+  MBLIP_REQUIRE_GOLDEN();
+  const std::string model = recipe_model("q8_0");
+  const std::string dir = fresh_dir("conc");
+  const Outcome ref = run(model, false, dir);
+
+  SECTION("two threads load at once with an empty cache, then one warm load") {
+    Outcome a, b;
+    std::thread t([&] { a = run(model, true, dir); });
+    b = run(model, true, dir);
+    t.join();
+    CHECK(a == ref);
+    CHECK(b == ref);
+    the_cache_file(dir);  // exactly one file, valid (no temp files left: list only sees .mbpack)
+    CHECK(run(model, true, dir) == ref);
+  }
+  SECTION("a cache folder that cannot be created: packs in memory") {
+    const std::string blocker = dir + "/not-a-folder";
+    std::ofstream(blocker) << "x";
+    CHECK(run(model, true, blocker + "/packed") == ref);
+    if (::geteuid() != 0) {  // root ignores permissions
+      const std::string ro = dir + "/read-only";
+      ::mkdir(ro.c_str(), 0555);
+      CHECK(run(model, true, ro) == ref);
+      CHECK(list_packed_cache(ro).empty());
+    }
+  }
+  SECTION("writes failing midway (file size limit, like a full disk): packs in memory, keeps no file") {
+    struct rlimit old {};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    auto prev = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = old;
+    lim.rlim_cur = 64 * 1024;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    const Outcome got = run(model, true, dir);
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, prev);
+    CHECK(got == ref);
+    CHECK(list_packed_cache(dir).empty());
+  }
+}
