@@ -50,7 +50,7 @@ void write_raw(const std::string& path, const std::string& bytes) {
 std::string st_bytes(const json& header, const std::string& data) {
   const std::string h = header.dump();
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((h.size() >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((static_cast<uint64_t>(h.size()) >> (8 * i)) & 0xFF);
   return out + h + data;
 }
 

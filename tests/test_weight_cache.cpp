@@ -3,6 +3,9 @@
 // corrupt / foreign / truncated cache is detected and rebuilt; concurrent loads; unwritable folder.
 #include <catch2/catch.hpp>
 
+// The packed-weights cache is native only (wasm loads stream into the heap): nothing to test there.
+#ifndef __EMSCRIPTEN__
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -243,3 +246,5 @@ TEST_CASE("weight cache: concurrent loads, unwritable folder, write failures", "
     CHECK(list_packed_cache(dir).empty());
   }
 }
+
+#endif  // __EMSCRIPTEN__

@@ -169,7 +169,7 @@ struct Writer {
     std::string header = h.dump();
     header.append((8 - header.size() % 8) % 8, ' ');
     std::string len(8, '\0');
-    for (int i = 0; i < 8; ++i) len[static_cast<size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+    for (int i = 0; i < 8; ++i) len[static_cast<size_t>(i)] = static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * i)) & 0xFF);
     OutFile out(path);
     MBLIP_RETURN_IF_ERROR(out.open());
     MBLIP_RETURN_IF_ERROR(out.write(len.data(), 8));
