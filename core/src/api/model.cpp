@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "api/memory_check.h"
+#include "api/model_meta.h"
 #include "api/pipeline.h"
 #include "io/gguf.h"
 #include "kernels/weight_cache.h"
@@ -53,25 +54,7 @@ Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& o
   MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<MBlipModel> model, p.builder->finish());
   p.builder.reset();
   auto impl = std::make_unique<Model::Impl>();
-  const ModelConfig& c = model->config();
-  ModelInfo& i = impl->info;
-  i.architecture = c.architecture;
-  i.name = c.name;
-  i.text_model_type = c.text.model_type;
-  i.random_weights = c.random_weights;
-  i.image_size = c.vision.image_size;
-  i.num_query_tokens = c.num_query_tokens;
-  i.vision_hidden = c.vision.hidden_size;
-  i.vision_layers = c.vision.num_layers;
-  i.qformer_hidden = c.qformer.hidden_size;
-  i.qformer_layers = c.qformer.num_layers;
-  i.d_model = c.text.d_model;
-  i.encoder_layers = c.text.num_layers;
-  i.decoder_layers = c.text.num_decoder_layers;
-  i.vocab_size = c.text.vocab_size;
-  i.max_prompt_tokens = std::max<int64_t>(16, 512 - c.num_query_tokens);
-  i.weight_bytes = p.weight_bytes;
-  i.languages = mblip_languages();
+  impl->info = model_info_from(model->config(), p.weight_bytes);
   impl->model = std::move(model);
   impl->tokenizer = std::move(p.tokenizer);
   impl->threads = opts.threads;
@@ -194,20 +177,11 @@ Result<std::shared_ptr<Model>> Model::load_buffer(uint8_t* malloc_buffer, size_t
 const ModelInfo& Model::info() const { return impl_->info; }
 
 Result<std::vector<int32_t>> Model::tokenize(const std::string& text, bool add_eos) const {
-  if (add_eos) return impl_->tokenizer->encode_prompt(text);
-  return impl_->tokenizer->encode_ids(text);
+  return tokenize_with(*impl_->tokenizer, text, add_eos);
 }
 
 Result<std::vector<std::string>> Model::token_pieces(const std::vector<int32_t>& ids) const {
-  std::vector<std::string> out;
-  const int32_t n = impl_->tokenizer->vocab_size();
-  for (size_t k = 0; k < ids.size(); ++k) {
-    if (ids[k] < 0 || ids[k] >= n)
-      return invalid_argument("token id " + std::to_string(ids[k]) + " at position " + std::to_string(k) +
-                              " is outside the vocabulary (0.." + std::to_string(n - 1) + ")");
-    out.push_back(impl_->tokenizer->id_to_piece(ids[k]));
-  }
-  return out;
+  return pieces_with(*impl_->tokenizer, ids);
 }
 
 Result<std::string> Model::detokenize(const std::vector<int32_t>& ids) const {
