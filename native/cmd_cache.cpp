@@ -1,4 +1,4 @@
-// `mblip cache list|clear`: the packed-weights cache files (core/src/kernels/weight_cache.h),
+// `mblip cache list|clear`: the packed-weights cache files (mblip/cache.h),
 // and the terminal progress line the model-loading commands show for loads over a second.
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "cli_common.h"
-#include "kernels/weight_cache.h"
+#include "mblip/cache.h"
 #include "mblip/mblip.h"
 
 namespace mblip_cli {
@@ -57,20 +57,20 @@ int cmd_cache(Args& args) {
     }
   }
   if (action.empty()) return fail("cache", "expected 'list' or 'clear'", kExitUsage);
-  dir = mblip::packed_cache_dir(dir);
+  dir = mblip::weight_cache_dir(dir);
   if (dir.empty()) return fail("cache", "no cache folder (set MBLIP_CACHE_DIR or HOME)");
   if (action == "list") {
     uint64_t total = 0;
-    for (const auto& f : mblip::list_packed_cache(dir)) {
+    for (const mblip::WeightCacheFile& f : mblip::list_weight_cache(dir)) {
       total += f.bytes;
       std::printf("%10.1f MB  %6llu entries  %s  %s\n", static_cast<double>(f.bytes) / 1e6,
-                  static_cast<unsigned long long>(f.entries), f.header_ok ? f.label.c_str() : "(invalid)",
+                  static_cast<unsigned long long>(f.entries), f.valid ? f.model.c_str() : "(invalid)",
                   f.path.c_str());
     }
     std::printf("%10.1f MB  total in %s\n", static_cast<double>(total) / 1e6, dir.c_str());
     return kExitOk;
   }
-  auto removed = mblip::clear_packed_cache(dir);
+  auto removed = mblip::clear_weight_cache(dir);
   if (!removed.ok()) return fail("cache", removed.status());
   std::printf("removed %d file%s from %s\n", removed.value(), removed.value() == 1 ? "" : "s", dir.c_str());
   return kExitOk;
