@@ -5,25 +5,71 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "bench_probes.h"
 #include "cli_common.h"
-#include "io/gguf.h"
+#include "mblip/bench.h"
 #include "mblip/mblip.h"
-#include "model/config.h"
 
 namespace mblip_cli {
 
 namespace {
+
+using mblip::bench::OpShapes;
+using mblip::bench::OpTiming;
+using mblip::bench::ProbeResult;
+using mblip::bench::current_rss_bytes;
+using mblip::bench::llc_bytes;
+using mblip::bench::loadavg;
+using mblip::bench::peak_rss_bytes;
+
+// The config fields the bounds need, read from the model's config JSON (ModelFile::config_json).
+struct BenchConfig {
+  struct Vision {
+    int64_t hidden_size = 0, intermediate_size = 0, num_layers = 0, image_size = 0, patch_size = 0;
+    int64_t num_positions() const { return patch_size > 0 ? (image_size / patch_size) * (image_size / patch_size) + 1 : 0; }
+  } vision;
+  struct QFormer {
+    int64_t hidden_size = 0, num_layers = 0;
+  } qformer;
+  struct Text {
+    int64_t num_heads = 0, d_kv = 0, num_layers = 0, num_decoder_layers = 0;
+    bool tie_word_embeddings = false;
+  } text;
+  int64_t num_query_tokens = 0;
+};
+
+BenchConfig bench_config(const std::string& json) {
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  BenchConfig c;
+  if (!j.is_object()) return c;
+  auto get = [](const nlohmann::json& o, const char* k, int64_t d = 0) {
+    return o.is_object() && o.contains(k) && o[k].is_number() ? o[k].get<int64_t>() : d;
+  };
+  const nlohmann::json v = j.value("vision", nlohmann::json::object());
+  const nlohmann::json q = j.value("qformer", nlohmann::json::object());
+  const nlohmann::json t = j.value("text", nlohmann::json::object());
+  c.vision = {get(v, "hidden_size"), get(v, "intermediate_size"), get(v, "num_layers"), get(v, "image_size"),
+              get(v, "patch_size")};
+  c.qformer = {get(q, "hidden_size"), get(q, "num_layers")};
+  c.text.num_heads = get(t, "num_heads");
+  c.text.d_kv = get(t, "d_kv");
+  c.text.num_layers = get(t, "num_layers");
+  c.text.num_decoder_layers = get(t, "num_decoder_layers", c.text.num_layers);
+  c.text.tie_word_embeddings = t.is_object() && t.value("tie_word_embeddings", false);
+  c.num_query_tokens = get(j, "num_query_tokens");
+  return c;
+}
 
 const char* kBenchHelp =
     "Usage: mblip bench -m MODEL.gguf [options] [IMAGE]\n"
@@ -64,19 +110,21 @@ struct StageWeights {
 struct ModelStats {
   StageWeights vision, qformer, proj, encoder, decoder_step, cross_kv, head, embed;
   uint64_t file_bytes = 0;
-  mblip::ModelConfig cfg;
+  BenchConfig cfg;
 };
 
 bool starts(const std::string& s, const char* p) { return s.compare(0, std::char_traits<char>::length(p), p) == 0; }
 bool has(const std::string& s, const char* p) { return s.find(p) != std::string::npos; }
 
 mblip::Result<ModelStats> model_stats(const std::string& path) {
-  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<mblip::GgufFile> f, mblip::GgufFile::open_path(path));
+  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<mblip::ModelFile> f, mblip::ModelFile::open(path));
   ModelStats st;
-  MBLIP_ASSIGN_OR_RETURN(st.cfg, mblip::read_config(*f));
-  st.file_bytes = f->bytes().size();
-  for (const mblip::GgufTensorInfo& t : f->tensors()) {
-    const std::string& n = t.view.name;
+  st.cfg = bench_config(f->config_json());
+  std::error_code ec;
+  st.file_bytes = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
+  if (ec) st.file_bytes = 0;
+  for (const mblip::TensorEntry& t : f->tensors()) {
+    const std::string& n = t.name;
     StageWeights* s = nullptr;
     if (starts(n, "v.")) s = &st.vision;
     else if (starts(n, "q.")) s = &st.qformer;
@@ -86,18 +134,20 @@ mblip::Result<ModelStats> model_stats(const std::string& path) {
     else if (n == "t.head") s = &st.head;
     else if (n == "t.emb") s = st.cfg.text.tie_word_embeddings ? &st.head : &st.embed;
     if (!s) continue;
-    s->bytes += t.view.nbytes;
-    if (t.view.nbytes > s->largest) {
-      s->largest = t.view.nbytes;
-      s->dtype = mblip::dtype_name(t.view.type);
+    s->bytes += t.bytes;
+    if (t.bytes > s->largest) {
+      s->largest = t.bytes;
+      s->dtype = t.type;
     }
-    const bool matrix = t.view.shape.size() >= 2 && !has(n, "rel_bias") && n != "v.cls" && n != "v.pos" &&
+    double numel = 1;
+    for (int64_t e : t.shape) numel *= static_cast<double>(e);
+    const bool matrix = t.shape.size() >= 2 && !has(n, "rel_bias") && n != "v.cls" && n != "v.pos" &&
                         n != "q.query";
     if (!matrix) continue;
     if (s == &st.qformer && (has(n, ".ca.k.") || has(n, ".ca.v.")))
-      s->img_params += static_cast<double>(t.view.numel());
+      s->img_params += numel;
     else
-      s->params += static_cast<double>(t.view.numel());
+      s->params += numel;
   }
   return st;
 }
@@ -234,24 +284,24 @@ int cmd_bench(Args& args) {
   }
   const size_t peak_rss = peak_rss_bytes();
   const std::string load_after = loadavg();
-  const int pool_threads = threads > 0 ? static_cast<int>(threads) : 0;
+  const int pool_threads = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   // Machine limits, measured now (after the model stages, so the probe buffer stays out of
   // the model's peak RSS).
   double bw = 0, f32_peak = 0, i8_peak = 0, vit_gemm = 0;
   std::string bw_d, f32_d, i8_d, vit_d;
   std::vector<OpTiming> ops;
-  mblip::ThreadPool pool(pool_threads);
   if (probes) {
+    mblip::bench::Probes probe(pool_threads);
     const size_t buf = std::max<size_t>(size_t(512) << 20, 8 * llc_bytes());
-    ProbeResult p = probe_read_bandwidth(pool, buf);
+    ProbeResult p = probe.read_bandwidth(buf);
     bw = p.value, bw_d = p.detail;
-    p = probe_fp32_peak(pool);
+    p = probe.fp32_peak();
     f32_peak = p.value, f32_d = p.detail;
-    p = probe_linear_gemm(pool, "q8_0", 256, 512, 512);
+    p = probe.linear_gemm("q8_0", 256, 512, 512);
     i8_peak = p.value, i8_d = p.detail;
     const std::string vt = st.vision.dtype.empty() ? "q8_0" : st.vision.dtype;
-    p = probe_linear_gemm(pool, vt.c_str(), 257, static_cast<size_t>(st.cfg.vision.hidden_size),
+    p = probe.linear_gemm(vt.c_str(), 257, static_cast<size_t>(st.cfg.vision.hidden_size),
                           static_cast<size_t>(st.cfg.vision.intermediate_size));
     vit_gemm = p.value, vit_d = p.detail;
     OpShapes shapes;
@@ -260,7 +310,7 @@ int cmd_bench(Args& args) {
     shapes.enc_len = static_cast<size_t>(st.cfg.num_query_tokens) + greedy.value().prompt_tokens;
     shapes.vision_dtype = vt;
     if (!st.encoder.dtype.empty()) shapes.text_dtype = st.encoder.dtype;
-    ops = probe_ops(pool, shapes);
+    ops = probe.ops(shapes);
   }
 
   // FLOPs and bytes per stage.
@@ -331,7 +381,7 @@ int cmd_bench(Args& args) {
     nlohmann::ordered_json j;
     j["model"] = model_path;
     j["file_bytes"] = st.file_bytes;
-    j["threads"] = pool.threads();
+    j["threads"] = pool_threads;
     j["loadavg_before"] = load_before;
     j["loadavg_after"] = load_after;
     j["load_ms"] = load_ms;
@@ -365,7 +415,7 @@ int cmd_bench(Args& args) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << "mblip bench: " << model_path << " (" << fmt(st.file_bytes / 1e6, 0) << " MB), " << pool.threads()
+  std::cout << "mblip bench: " << model_path << " (" << fmt(st.file_bytes / 1e6, 0) << " MB), " << pool_threads
             << " thread(s), " << G.tokens << " tokens\n"
             << "load average before " << load_before << ", after " << load_after << "\n"
             << "load " << fmt(load_ms, 0) << " ms; RSS after load " << fmt(rss_after_load / 1e6, 0)

@@ -351,6 +351,37 @@ TEST_CASE("one XNNPACK kernel can be used from two threads at once", "[kernels]"
 }
 #endif
 
+TEST_CASE("XNNPACK kernel state is per context: interleaved contexts and row counts match fresh runs", "[kernels]") {
+  // The operators (and their reshape state, reused while the row count stays the same) belong to
+  // the calling ThreadPool. Two contexts alternate on one kernel with different row counts and
+  // inputs; every result must equal a run on a fresh context (first call, full reshape).
+  XnnLinearOptions sliced;
+  sliced.max_slice_elems = 40 * 64;  // 3 slices of rows: each context creates one operator per slice
+  struct Case {
+    DType type;
+    XnnLinearOptions opts;
+  } cases[] = {{DType::F32, {}}, {DType::Q8_0, {}}, {DType::Q4_0, {}}, {DType::Q4_0, sliced}};
+  for (const Case& c : cases) {
+    const Weight w = make_weight(c.type, 100, 64, 31);
+    auto kr = make_linear_xnnpack_with(w.view(), nullptr, c.opts);
+    REQUIRE(kr.ok());
+    const LinearKernel& kernel = *kr.value();
+    ThreadPool a(1), b(1);
+    const size_t ms[] = {5, 1, 5, 5, 2, 1, 1, 7};
+    for (size_t i = 0; i < 16; ++i) {
+      ThreadPool& ctx = i % 2 ? b : a;
+      const size_t m = ms[i % 8];
+      const auto x = make_x(m, 64, 100 + i);  // new input (and address) every call
+      std::vector<float> y(m * 100, -1.f), expect(m * 100);
+      ThreadPool fresh(1);
+      REQUIRE(kernel.forward(x.data(), m, expect.data(), fresh).ok());
+      REQUIRE(kernel.forward(x.data(), m, y.data(), ctx).ok());
+      INFO(dtype_name(c.type) << " " << kernel.describe() << " call " << i << " m=" << m);
+      CHECK(std::memcmp(y.data(), expect.data(), y.size() * 4) == 0);
+    }
+  }
+}
+
 TEST_CASE("make_linear_xnnpack rejects malformed weights with a message", "[kernels]") {
   Weight w = make_weight(DType::F32, 8, 16, 1);
   TensorView v = w.view();

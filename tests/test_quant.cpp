@@ -1,12 +1,23 @@
 // fp16 conversion against known IEEE binary16 encodings, and ggml Q8_0 / Q4_0 block layouts:
-// exact results on crafted blocks, error bounds derived from the format on random data.
+// exact results on crafted blocks, error bounds derived from the format on random data; the
+// conversion recipe (per-tensor rules, full-size bytes) and the --dequantized round trip.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
+#include "convert/convert.h"
+#include "convert/recipe.h"
+#include "io/gguf.h"
 #include "io/quant.h"
+#include "support/golden.h"
+#include "support/models.h"
+#include "synth/synth_fill.h"
 
 using namespace mblip;
 
@@ -226,4 +237,176 @@ TEST_CASE("quant: non-finite inputs do not crash", "[quant]") {
   dequantize_row(DType::Q8_0, q8.data(), y.data(), 32);
   dequantize_row(DType::Q4_0, q4.data(), y.data(), 32);
   SUCCEED();
+}
+
+// --- The conversion recipe (tools/convert/recipe.h) and the --dequantized measurement aid ---
+
+namespace {
+ExpectedTensor tensor(const std::string& name, std::vector<int64_t> shape, Component c, bool matrix) {
+  ExpectedTensor t;
+  t.name = name;
+  t.shape = std::move(shape);
+  t.component = c;
+  t.is_matrix_weight = matrix;
+  return t;
+}
+}  // namespace
+
+TEST_CASE("quant: recipe globs, per-tensor rules and the CLI merge with the default", "[quant]") {
+  CHECK(glob_match("t.*.ffn.wo", "t.enc.3.ffn.wo"));
+  CHECK(glob_match("t.*.ffn.wo", "t.dec.23.ffn.wo"));
+  CHECK_FALSE(glob_match("t.*.ffn.wo", "t.dec.23.ffn.wi0"));
+  CHECK_FALSE(glob_match("t.*.ffn.wo", "t.enc.3.ffn.wox"));
+  CHECK(glob_match("v.*.fc2.w", "v.38.fc2.w"));
+  CHECK_FALSE(glob_match("v.*.fc2.w", "v.38.fc2.b"));
+  CHECK(glob_match("*", ""));
+  CHECK(glob_match("t.emb", "t.emb"));
+  CHECK_FALSE(glob_match("t.emb", "t.emb2"));
+  CHECK(glob_match("a*b*c", "aXbYbZc"));
+  CHECK_FALSE(glob_match("a*b*c", "aXbYbZ"));
+
+  const ExpectedTensor wo = tensor("t.dec.1.ffn.wo", {64, 128}, Component::kTextDecoder, true);
+  const ExpectedTensor odd = tensor("t.dec.1.ffn.wi0", {100, 48}, Component::kTextDecoder, true);
+  const ExpectedTensor norm = tensor("t.dec.1.ffn.ln", {64}, Component::kTextDecoder, false);
+  Recipe r;
+  REQUIRE(r.set_option("weights", "q4_0").ok());
+  REQUIRE(r.set_option("text", "f16").ok());
+  CHECK(r.type_for(wo) == DType::F16);  // component override
+  REQUIRE(r.set_option("tensor", "t.*.ffn.wo=q8_0").ok());
+  CHECK(r.type_for(wo) == DType::Q8_0);  // a rule beats the component
+  REQUIRE(r.set_option("tensor", "t.dec.1.*=q4_0").ok());
+  CHECK(r.type_for(wo) == DType::Q4_0);  // the last matching rule wins
+  CHECK(r.type_for(norm) == DType::F32);  // never quantized
+  REQUIRE(r.set_option("tensor", "t.dec.1.ffn.wi0=q8_0").ok());
+  CHECK(r.choice_for(odd).type == DType::F16);  // 48 is not a multiple of 32
+  CHECK_FALSE(r.choice_for(odd).note.empty());
+  CHECK(r.describe() == "weights=q4_0 text_encoder=f16 text_decoder=f16 t.*.ffn.wo=q8_0 t.dec.1.*=q4_0 "
+                        "t.dec.1.ffn.wi0=q8_0");
+  CHECK(r.set_option("tensor", "t.*.ffn.wo").code() == StatusCode::kInvalidArgument);
+  CHECK(r.set_option("tensor", "=q8_0").code() == StatusCode::kInvalidArgument);
+  CHECK(r.set_option("tensor", "t.*=q5_0").code() == StatusCode::kInvalidArgument);
+
+  CHECK(rule_may_match("t.*.sa.v", Component::kTextDecoder));
+  CHECK(rule_may_match("t.*.sa.v", Component::kLmHead));  // conservative
+  CHECK_FALSE(rule_may_match("t.dec.*.sa.v", Component::kTextEncoder));
+  CHECK_FALSE(rule_may_match("v.*.fc2.w", Component::kQFormer));
+  CHECK(rule_may_match("*", Component::kProjection));
+
+  // Without --weights the CLIs start from the default; explicit component options replace the
+  // default's rules on that component; with --weights only what was given counts.
+  const Recipe d = default_recipe();
+  Recipe given;
+  REQUIRE(given.set_option("vision", "q8_0").ok());
+  REQUIRE(given.set_option("tensor", "t.head=q8_0").ok());
+  const Recipe merged = resolve_cli_recipe(given, false);
+  CHECK(merged.weights == d.weights);
+  const ExpectedTensor fc2 = tensor("v.3.fc2.w", {64, 128}, Component::kVision, true);
+  const ExpectedTensor head = tensor("t.head", {8000, 64}, Component::kLmHead, true);
+  CHECK(merged.type_for(fc2) == DType::Q8_0);
+  CHECK(merged.type_for(head) == DType::Q8_0);
+  for (const auto& rule : d.tensors)
+    if (!rule_may_match(rule.first, Component::kVision)) {
+      bool kept = false;
+      for (const auto& m : merged.tensors) kept |= m == rule;
+      CHECK(kept);
+    }
+  const Recipe exact = resolve_cli_recipe(given, true);
+  CHECK(exact.weights == DType::F32);
+  CHECK(exact.tensors.size() == 1);
+}
+
+TEST_CASE("quant: full-size bytes of the recipes (mblip-mt0-xl shapes), default within the 3.6 GB budget", "[quant]") {
+  ModelConfig cfg;
+  REQUIRE(synth::preset_config("full", cfg));
+  // Independent count from the mt0-xl shapes: matrix weights at 18 (q4_0) / 34 (q8_0) bytes per
+  // 32 values, everything else f32 (norms, biases, embeddings tables, patch conv).
+  Recipe q4;
+  q4.weights = DType::Q4_0;
+  Recipe q8 = q4;
+  q8.weights = DType::Q8_0;
+  const uint64_t b4 = q4.tensor_bytes(cfg), b8 = q8.tensor_bytes(cfg);
+  uint64_t matrix = 0, total_elems = 0;
+  for (const auto& t : expected_tensors(cfg)) {
+    int64_t n = 1;
+    for (int64_t x : t.shape) n *= x;
+    total_elems += static_cast<uint64_t>(n);
+    if (t.is_matrix_weight) matrix += static_cast<uint64_t>(n);
+  }
+  CHECK(b8 - b4 == matrix / 32 * 16);  // q8_0 minus q4_0: 16 bytes per block
+  CHECK(b4 == matrix / 32 * 18 + (total_elems - matrix) * 4);
+  // mt0-xl: 4.8 B parameters, token embedding and head 250112 x 2048 each.
+  CHECK(total_elems > 4'700'000'000ull);
+  CHECK(total_elems < 5'000'000'000ull);
+  Recipe emb8 = q4;
+  REQUIRE(emb8.set_option("embeddings", "q8_0").ok());
+  CHECK(emb8.tensor_bytes(cfg) - b4 == 250112ull * 2048 / 32 * 16);
+  const uint64_t def = default_recipe().tensor_bytes(cfg);
+  CHECK(def < 3'600'000'000ull - 16'000'000ull);  // room for metadata and the tokenizer
+  CHECK(def > b4);
+  // wasm32 load peak (api/memory_check.h): packed weights (~ the tensor bytes) + the raw bytes of
+  // the largest tensor held while it is built + ~400 MB working memory must stay under 4 GiB.
+  CHECK(q4.largest_tensor_bytes(cfg) == 250112ull * 2048 / 32 * 18);
+  CHECK(emb8.largest_tensor_bytes(cfg) == 250112ull * 2048 / 32 * 34);
+  CHECK(def + default_recipe().largest_tensor_bytes(cfg) + 400'000'000ull < (4ull << 30));
+}
+
+TEST_CASE("quant: --dequantized stores Q8_0 / Q4_0 grid values as f32 within the format bounds", "[quant]") {
+  MBLIP_REQUIRE_GOLDEN();
+  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+    const std::string out = mblip_test::tmp_dir() + "/quant-deq-" + dtype_name(type) + "-" +
+                            std::to_string(::getpid()) + ".gguf";
+    ConvertOptions o;
+    o.input_dir = mblip_test::golden_dir() + "/models/tiny-mt5";
+    o.output_path = out;
+    o.weights = type;
+    o.store_dequantized = true;
+    o.force = true;
+    Status st = convert_checkpoint(o);
+    INFO(st.to_string());
+    REQUIRE(st.ok());
+    auto fq = GgufFile::open_path(out);
+    auto ff = GgufFile::open_path(mblip_test::golden_gguf("tiny-mt5", "f32"));
+    REQUIRE(fq.ok());
+    REQUIRE(ff.ok());
+    CHECK(fq.value()->get_string("mblip.convert.recipe").value() ==
+          std::string("weights=") + dtype_name(type) + " dequantized");
+    int checked = 0;
+    for (const auto& t : ff.value()->tensors()) {
+      const GgufTensorInfo* q = fq.value()->tensor(t.view.name);
+      REQUIRE(q);
+      REQUIRE(q->view.type == DType::F32);
+      const float* a = reinterpret_cast<const float*>(t.view.data);
+      const float* b = reinterpret_cast<const float*>(q->view.data);
+      const size_t n = static_cast<size_t>(t.view.numel());
+      const bool matrix = t.view.shape.size() == 2 && t.view.name != "v.pos" && t.view.name != "q.query" &&
+                          t.view.name.find("rel_bias") == std::string::npos;
+      if (!matrix) {
+        CHECK(std::memcmp(a, b, n * 4) == 0);  // non-matrix tensors are untouched
+        continue;
+      }
+      bool changed = false;
+      for (size_t i0 = 0; i0 < n; i0 += 32) {
+        float amax = 0;
+        for (size_t i = i0; i < i0 + 32; ++i) amax = std::max(amax, std::fabs(a[i]));
+        const float bound = type == DType::Q8_0 ? q8_0_error_bound(amax) : q4_0_error_bound(amax);
+        // Every value of a block is an integer multiple of one common step (the block scale).
+        float step = 0;
+        for (size_t i = i0; i < i0 + 32; ++i) {
+          if (std::fabs(b[i] - a[i]) > bound) FAIL(t.view.name << "[" << i << "] " << b[i] << " vs " << a[i]);
+          step = std::max(step, std::fabs(b[i]));
+          changed |= b[i] != a[i];
+        }
+        step /= type == DType::Q8_0 ? 127.f : 8.f;
+        if (step > 0)
+          for (size_t i = i0; i < i0 + 32; ++i) {
+            const float k = b[i] / step;
+            if (std::fabs(k - std::round(k)) > 2e-3f) FAIL(t.view.name << "[" << i << "] not on the grid: " << k);
+          }
+      }
+      CHECK(changed);
+      ++checked;
+    }
+    CHECK(checked > 40);
+    std::remove(out.c_str());
+  }
 }

@@ -1,14 +1,20 @@
-// Tensor-name mapping: expected_tensors() vs the golden checkpoints' safetensors headers, GGUF
-// name limits, round trips, and config variants (tied, plain FFN, Q-Former cross-attention).
+// The tensor table and name mapping: expected_tensors() vs the golden checkpoints' safetensors
+// headers, GGUF name limits, round trips, config variants (tied, plain FFN, Q-Former
+// cross-attention), roles and bias links, and the loader planning exactly the table.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "convert/hf_config.h"
+#include "io/gguf.h"
+#include "model/mblip_model.h"
 #include "model/tensor_names.h"
 #include "support/golden.h"
+#include "support/models.h"
 
 using namespace mblip;
 
@@ -75,6 +81,10 @@ TEST_CASE("name mapping round-trips and rejects unknown names", "[tensor_names]"
   CHECK(component_of("t.head") == Component::kLmHead);
   CHECK(component_of("t.enc.0.sa.q") == Component::kTextEncoder);
   CHECK(component_of("t.dec.rel_bias") == Component::kTextDecoder);
+  CHECK(component_of("t.enc.final_ln") == Component::kTextEncoder);
+  CHECK(component_of("v.99.nope") == Component::kVision);  // unknown names: by their prefix
+  CHECK(component_of("t.dec.7.nope") == Component::kTextDecoder);
+  CHECK(component_of("q.nope") == Component::kQFormer);
   CHECK(std::string(component_name(Component::kLmHead)) == "lm_head");
 }
 
@@ -116,4 +126,96 @@ TEST_CASE("expected_tensors follows the config: tied head, plain FFN, cross-atte
     if (e.is_matrix_weight) CHECK(e.shape.size() == 2);
     if (e.name == "v.patch.w" || e.name == "t.enc.rel_bias" || e.name == "q.query") CHECK_FALSE(e.is_matrix_weight);
   }
+}
+
+TEST_CASE("tensor table: roles, bias links and tied copies", "[tensor_names]") {
+  ModelConfig untied;
+  untied.vision.num_layers = 2;
+  untied.qformer.num_layers = 3;
+  untied.text.num_layers = untied.text.num_decoder_layers = 2;
+  ModelConfig tied = untied;
+  tied.text.tie_word_embeddings = true;
+  tied.text.gated = false;
+  tied.vision.qkv_bias = false;
+  for (const ModelConfig& cfg : {untied, tied}) {
+    const bool is_tied = cfg.text.tie_word_embeddings;
+    INFO("tied " << is_tied);
+    const auto table = expected_tensors(cfg);
+    std::map<std::string, const ExpectedTensor*> by_name;
+    for (const auto& e : table) REQUIRE(by_name.emplace(e.name, &e).second);
+    std::map<std::string, int> bias_users;
+    int linears = 0, convs = 0, embeddings = 0;
+    for (const auto& e : table) {
+      INFO(e.name << " <- " << e.hf_name);
+      const bool hf_weight = e.hf_name.size() > 7 && e.hf_name.compare(e.hf_name.size() - 7, 7, ".weight") == 0;
+      const bool hf_bias = e.hf_name.size() > 5 && e.hf_name.compare(e.hf_name.size() - 5, 5, ".bias") == 0;
+      CHECK(e.is_matrix_weight == (e.role == TensorRole::kLinear || e.role == TensorRole::kEmbedding));
+      CHECK(e.also_linear == (e.role == TensorRole::kEmbedding && is_tied));
+      switch (e.role) {
+        case TensorRole::kLinear:
+        case TensorRole::kConv: {
+          (e.role == TensorRole::kLinear ? linears : convs)++;
+          CHECK(hf_weight);
+          CHECK(e.shape.size() == (e.role == TensorRole::kLinear ? 2u : 4u));
+          if (e.bias.empty()) break;
+          ++bias_users[e.bias];
+          REQUIRE(by_name.count(e.bias));
+          const ExpectedTensor& b = *by_name.at(e.bias);
+          CHECK(b.role == TensorRole::kBias);
+          CHECK(b.shape == std::vector<int64_t>{e.shape[0]});
+          CHECK(b.hf_name == e.hf_name.substr(0, e.hf_name.size() - 7) + ".bias");
+          CHECK(b.component == e.component);
+          break;
+        }
+        case TensorRole::kBias: CHECK(hf_bias); break;
+        case TensorRole::kNorm: CHECK(e.shape.size() == 1); CHECK((hf_weight || hf_bias)); break;
+        case TensorRole::kFloats: CHECK_FALSE(hf_bias); break;
+        case TensorRole::kEmbedding: ++embeddings; CHECK(e.name == "t.emb"); break;
+      }
+    }
+    for (const auto& e : table)
+      if (e.role == TensorRole::kBias) CHECK(bias_users[e.name] == 1);
+    CHECK(convs == 1);
+    CHECK(by_name.at("v.patch.w")->role == TensorRole::kConv);
+    CHECK(embeddings == 1);
+    CHECK(by_name.at("v.0.qkv.w")->bias == (is_tied ? "" : "v.0.qkv.b"));
+    CHECK(by_name.at("t.enc.0.sa.q")->bias.empty());
+    // Linears per layer: vision 4 (qkv, proj, fc1, fc2); Q-Former 6 (+4 in the cross-attention
+    // layers 0 and 2); projection 1; T5 encoder 4 + FFN, decoder 8 + FFN; lm_head when untied.
+    const int ffn = cfg.text.gated ? 3 : 2;
+    CHECK(linears == 2 * 4 + (3 * 6 + 2 * 4) + 1 + 2 * (4 + ffn) + 2 * (8 + ffn) + (is_tied ? 0 : 1));
+    const auto& aliases = by_name.at("t.emb")->hf_aliases;
+    CHECK(std::count(aliases.begin(), aliases.end(), "language_model.encoder.embed_tokens.weight") == 1);
+    CHECK(std::count(aliases.begin(), aliases.end(), "language_model.decoder.embed_tokens.weight") == 1);
+    CHECK(std::count(aliases.begin(), aliases.end(), "language_model.lm_head.weight") == (is_tied ? 1 : 0));
+  }
+  // The naming rules hold one "{N}" layer of every tower and every optional tensor.
+  std::set<std::string> rules;
+  for (const auto& r : tensor_name_rules()) {
+    CHECK(r.shape.empty());
+    CHECK(rules.insert(r.name).second);
+  }
+  for (const char* n : {"v.{N}.qkv.b", "q.{N}.ca.k.w", "t.enc.{N}.ffn.wi", "t.dec.{N}.ffn.wi1", "t.head", "t.dec.rel_bias"})
+    CHECK(rules.count(n));
+}
+
+TEST_CASE("tensor table: the loader plans and reads exactly the declared tensors", "[tensor_names]") {
+  MBLIP_REQUIRE_GOLDEN();
+  auto file = GgufFile::open_path(mblip_test::golden_gguf("tiny-mt5-odd", "q8_0"));
+  REQUIRE(file.ok());
+  auto b = MBlipModelBuilder::create(*file.value());
+  REQUIRE(b.ok());
+  const auto table = expected_tensors(b.value()->config());
+  CHECK(table.size() == file.value()->tensors().size());
+  for (const auto& e : table) {
+    INFO(e.name);
+    CHECK(b.value()->wants(e.name));  // biases too (read by their linear)
+  }
+  CHECK_FALSE(b.value()->wants("v.0.nope"));
+  CHECK(b.value()->planned_weight_bytes() > 0);
+  REQUIRE(b.value()->add_file_tensors(*file.value()).ok());
+  auto m = b.value()->finish();
+  INFO(m.status().to_string());
+  REQUIRE(m.ok());
+  CHECK(m.value()->config().vision.num_layers == b.value()->config().vision.num_layers);
 }

@@ -1,9 +1,21 @@
 // Packed-weights cache (core/src/kernels/weight_cache.h): a load from the cache gives the same
 // tokens and beam scores as an uncached load (and the golden tokens for f32); every kind of
 // corrupt / foreign / truncated cache is detected and rebuilt; concurrent loads; unwritable folder.
+// The in-memory store of streamed loads (the wasm package's browser / Node cache) at the end:
+// native and wasm.
 #include <catch2/catch.hpp>
 
-// The packed-weights cache is native only (wasm loads stream into the heap): nothing to test there.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/weight_cache.h"
+#include "mblip/mblip.h"
+#include "support/golden.h"
+#include "support/models.h"
+
+// The file cache is native only (wasm loads stream into the heap).
 #ifndef __EMSCRIPTEN__
 
 #include <csignal>
@@ -248,3 +260,180 @@ TEST_CASE("weight cache: concurrent loads, unwritable folder, write failures", "
 }
 
 #endif  // __EMSCRIPTEN__
+
+// ---- in-memory store (streamed loads: what the npm package stores in OPFS / a file) ----------
+
+namespace {
+
+struct StreamRun {
+  std::vector<int32_t> greedy, beam;
+  float beam_score = 0;
+  bool warm = false;
+  std::string rejected;
+  uint64_t hits = 0, packed = 0;
+  std::vector<uint8_t> image;  // the exported cache image (cold loads)
+  uint64_t biggest_entry_offset = 0, biggest_entry_size = 0;
+  bool misaligned_copy = false;  // the image buffer given to the store was not 64-byte aligned
+};
+
+// Streams `model_path` through ModelStreamLoader in 1 MiB pushes; `image` (may be empty) is given
+// to a memory store like the npm package does. cache=false: no store at all.
+// `misalign`: the image copy starts 16 bytes past a 64-byte boundary (must be refused, not crash).
+StreamRun stream_run(const std::string& model_path, bool cache, const std::vector<uint8_t>& image, bool misalign = false) {
+  std::shared_ptr<mblip::PackedWeightStore> store;
+  mblip::LoadOptions lo;
+  lo.threads = 2;
+  bool misaligned = false;
+  if (cache) {
+    uint8_t* copy = nullptr;
+    if (!image.empty()) {  // aligned like the package's alloc_cache_image (wasm/bindings.cpp)
+      void* p = nullptr;
+      if (misalign) p = std::malloc(image.size());  // glibc / dlmalloc: 16 / 8-byte aligned
+      else REQUIRE(::posix_memalign(&p, 64, image.size()) == 0);
+      REQUIRE(p);
+      copy = static_cast<uint8_t*>(p);
+      std::memcpy(copy, image.data(), image.size());
+      misaligned = reinterpret_cast<uintptr_t>(copy) % 64 != 0;
+    }
+    store = mblip::PackedWeightStore::in_memory(copy, image.size(), "test");
+    lo.memory_weight_cache = store;
+  }
+  std::FILE* f = std::fopen(model_path.c_str(), "rb");
+  REQUIRE(f);
+  std::fseek(f, 0, SEEK_END);
+  const uint64_t total = static_cast<uint64_t>(std::ftell(f));
+  std::fseek(f, 0, SEEK_SET);
+  mblip::ModelStreamLoader loader(lo, total);
+  std::vector<uint8_t> buf(1 << 20);
+  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), f)) > 0;) REQUIRE(loader.push(buf.data(), n).ok());
+  std::fclose(f);
+  auto m = loader.finish();
+  INFO(m.status().to_string());
+  REQUIRE(m.ok());
+  StreamRun out;
+  out.misaligned_copy = misaligned;
+  if (store) {
+    out.warm = store->warm();
+    out.rejected = store->rejected();
+    out.hits = store->hits();
+    out.packed = store->packed();
+    std::string meta;
+    std::vector<mblip::PackedWeightStore::ImagePart> parts;
+    uint64_t size = 0;
+    if (store->export_image(&meta, &parts, &size)) {
+      out.image.assign(static_cast<size_t>(size), 0xEE);  // unwritten gaps stay 0xEE (alignment padding)
+      for (size_t i = 0; i < parts.size(); ++i) {
+        const auto& p = parts[i];
+        REQUIRE(p.offset + p.size <= size);
+        if (i > 0 && i + 1 < parts.size() && p.size > out.biggest_entry_size) {  // not header / index
+          out.biggest_entry_offset = p.offset;
+          out.biggest_entry_size = p.size;
+        }
+        std::memcpy(out.image.data() + p.offset, p.data, static_cast<size_t>(p.size));
+      }
+    }
+  }
+  auto s = m.value()->new_session();
+  REQUIRE(s.ok());
+  mblip::DecodeOptions d;
+  d.apply_exif = false;
+  auto e = s.value()->embed_image_file(mblip_test::golden_dir() + "/images/files/coffee_rgb.png", d);
+  INFO(e.status().to_string());
+  REQUIRE(e.ok());
+  mblip::GenerateOptions g;
+  g.max_new_tokens = 16;
+  auto r1 = s.value()->generate(e.value(), "Caption in Japanese.", g);
+  REQUIRE(r1.ok());
+  out.greedy = r1.value().tokens();
+  g.num_beams = 3;
+  auto r3 = s.value()->generate(e.value(), "Caption in Japanese.", g);
+  REQUIRE(r3.ok());
+  out.beam = r3.value().tokens();
+  out.beam_score = r3.value().score();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("weight cache in memory (streamed loads): export, warm import, every corruption refused", "[cache]") {
+  MBLIP_REQUIRE_GOLDEN();
+  // transformers' greedy tokens for tiny-mt5/c07_coffee_rgb (golden manifest), eos included.
+  const std::vector<int32_t> golden_greedy = {7211, 5253, 6479, 1};
+  for (const char* weights : {"f32", "q8_0"}) {
+    INFO("weights " << weights);
+    const std::string model = mblip_test::golden_gguf("tiny-mt5", weights);
+    const StreamRun ref = stream_run(model, false, {});
+    if (std::string(weights) == "f32") CHECK(ref.greedy == golden_greedy);
+    const StreamRun cold = stream_run(model, true, {});
+    CHECK_FALSE(cold.warm);
+    CHECK(cold.rejected.empty());
+    CHECK(cold.packed > 0);
+    REQUIRE(cold.image.size() > mblip::kPackedCacheHeaderBytes);
+    CHECK((cold.greedy == ref.greedy && cold.beam == ref.beam && cold.beam_score == ref.beam_score));
+    // Warm: every operator from the image, nothing packed, identical results.
+    const StreamRun warm = stream_run(model, true, cold.image);
+    CHECK(warm.warm);
+    CHECK(warm.rejected.empty());
+    CHECK(warm.hits == cold.packed);
+    CHECK(warm.packed == 0);
+    CHECK(warm.image.empty());  // nothing new to store
+    CHECK((warm.greedy == ref.greedy && warm.beam == ref.beam && warm.beam_score == ref.beam_score));
+    // Corrupt images: refused with a reason, repacked, same results, and a fresh image exported.
+    const std::vector<uint8_t>& img = cold.image;
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> bad;
+    for (size_t cut : {size_t{100}, mblip::kPackedCacheHeaderBytes, img.size() / 2, img.size() - 1})
+      bad.push_back({"truncated at " + std::to_string(cut), std::vector<uint8_t>(img.begin(), img.begin() + static_cast<long>(cut))});
+    REQUIRE(cold.biggest_entry_size > 8);
+    const size_t mid = static_cast<size_t>(cold.biggest_entry_offset + cold.biggest_entry_size / 2);
+    // magic, a header field, the header checksum, packed data (first entry, the biggest one's
+    // middle), the index at the end.
+    for (size_t at : {size_t{3}, size_t{40}, mblip::kPackedCacheHeaderBytes - 1, mblip::kPackedCacheHeaderBytes + 5,
+                      mid, img.size() - 3}) {
+      std::vector<uint8_t> b = img;
+      b[at] ^= 0x10;
+      bad.push_back({"byte flipped at " + std::to_string(at), b});
+    }
+    {
+      std::vector<uint8_t> longer = img;
+      longer.push_back(0);
+      bad.push_back({"one byte appended", longer});
+    }
+    for (const auto& [what, b] : bad) {
+      INFO(what);
+      const StreamRun r = stream_run(model, true, b);
+      CHECK_FALSE(r.warm);
+      CHECK_FALSE(r.rejected.empty());
+      CHECK(r.packed == cold.packed);
+      CHECK(r.image.size() == cold.image.size());  // rebuilt and exportable again
+      CHECK((r.greedy == ref.greedy && r.beam == ref.beam && r.beam_score == ref.beam_score));
+    }
+  }
+  // A misaligned image buffer is refused (kernels load packed weights aligned), not used.
+  {
+    const std::string f32 = mblip_test::golden_gguf("tiny-mt5", "f32");
+    const StreamRun cold = stream_run(f32, true, {});
+    const StreamRun r = stream_run(f32, true, cold.image, /*misalign=*/true);
+    if (r.misaligned_copy) {  // malloc() happened to return a 64-byte aligned block otherwise
+      CHECK_FALSE(r.warm);
+      CHECK(r.rejected.find("aligned") != std::string::npos);
+      CHECK(r.greedy == golden_greedy);
+    }
+  }
+  // An image made for another model (same shapes, other weights: q8_0 vs f32) is refused by key.
+  const StreamRun f32_cold = stream_run(mblip_test::golden_gguf("tiny-mt5", "f32"), true, {});
+  const StreamRun other = stream_run(mblip_test::golden_gguf("tiny-mt5", "q8_0"), true, f32_cold.image);
+  CHECK_FALSE(other.warm);
+  CHECK(other.rejected.find("key mismatch") != std::string::npos);
+}
+
+TEST_CASE("weight cache key names the build's SIMD variant (wasm SIMD128 and relaxed SIMD differ)", "[cache]") {
+  const std::string k = mblip::packed_cache_environment_key();
+#if defined(__EMSCRIPTEN__) && defined(__wasm_relaxed_simd__)
+  CHECK(k.find(";arch=wasm-relaxed-simd;") != std::string::npos);
+#elif defined(__EMSCRIPTEN__)
+  CHECK(k.find(";arch=wasm-simd128;") != std::string::npos);
+#else
+  CHECK(k.find(";arch=wasm") == std::string::npos);
+#endif
+  CHECK(k.find("xnnpack=") == 0);
+}

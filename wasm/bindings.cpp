@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "mblip/cache.h"
 #include "mblip/mblip.h"
 
 namespace mblip {
@@ -233,10 +235,27 @@ val load_model(uintptr_t ptr, double size, val opts) {
 // mblip::ModelStreamLoader for JS: JS copies (or reads) each chunk of the model file into the
 // reusable heap buffer from buffer() and calls push(n); the core packs each tensor as soon as
 // its bytes are complete, so the heap never holds the whole raw file. Owned by JS (delete()).
+// opts.packedCache: keep the packed weights in an in-memory cache; opts.cacheImage /
+// opts.cacheImageSize: a stored cache image JS read into a malloc()ed heap buffer (adopted, also
+// on failure), checked against the model once its header has streamed in (mblip/cache.h).
 class JsStreamLoader {
  public:
-  JsStreamLoader(double total_size, val opts)
-      : loader_(load_options_from(opts), total_size > 0 ? static_cast<uint64_t>(total_size) : 0) {}
+  JsStreamLoader(double total_size, val opts) {
+    LoadOptions lo = load_options_from(opts);
+    uint8_t* image = nullptr;
+    size_t image_bytes = 0;
+    if (has(opts, "cacheImage") && has(opts, "cacheImageSize")) {
+      image = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(opts["cacheImage"].as<double>()));
+      image_bytes = static_cast<size_t>(opts["cacheImageSize"].as<double>());
+    }
+    if (has(opts, "packedCache") && opts["packedCache"].as<bool>()) {
+      store_ = make_memory_weight_cache(image, image_bytes, has(opts, "cacheLabel") ? opts["cacheLabel"].as<std::string>() : "");
+      lo.memory_weight_cache = store_;
+    } else if (image) {
+      std::free(image);
+    }
+    loader_ = std::make_unique<ModelStreamLoader>(lo, total_size > 0 ? static_cast<uint64_t>(total_size) : 0);
+  }
 
   // Address of a heap buffer of at least `size` bytes, reused by every push (0 on failure).
   uintptr_t buffer(double size) {
@@ -257,27 +276,63 @@ class JsStreamLoader {
     if (!(n >= 0) || n > static_cast<double>(buf_.size()))
       return error_result(invalid_argument("push of " + std::to_string(n) + " bytes from a buffer of " +
                                            std::to_string(buf_.size())));
-    Status s = loader_.push(buf_.data(), static_cast<size_t>(n));
+    Status s = loader_->push(buf_.data(), static_cast<size_t>(n));
     if (!s.ok()) return error_result(s);
     return ok_result(val(true));
   }
 
   val finish() {
     std::vector<uint8_t>().swap(buf_);
-    return model_result(loader_.finish());
+    return model_result(loader_->finish());
   }
 
   val stats() const {
     val o = val::object();
-    o.set("bytesReceived", static_cast<double>(loader_.bytes_received()));
-    o.set("headerParsed", loader_.header_parsed());
-    o.set("peakBufferedBytes", static_cast<double>(loader_.peak_buffered_bytes()));
+    o.set("bytesReceived", static_cast<double>(loader_->bytes_received()));
+    o.set("headerParsed", loader_->header_parsed());
+    o.set("peakBufferedBytes", static_cast<double>(loader_->peak_buffered_bytes()));
+    return o;
+  }
+
+  // {enabled, warm (weights came from the image), rejected (why the image was refused), hits,
+  // packed (operators packed by this load)}.
+  val cache_info() const {
+    val o = val::object();
+    const MemoryWeightCacheState st = store_ ? memory_weight_cache_state(*store_) : MemoryWeightCacheState{};
+    o.set("enabled", store_ != nullptr);
+    o.set("warm", st.warm);
+    o.set("rejected", st.rejected);
+    o.set("hits", static_cast<double>(st.hits));
+    o.set("packed", static_cast<double>(st.packed));
+    return o;
+  }
+
+  // After finish() of a load that packed: {size, parts: [{offset, ptr, size}]}, the cache image
+  // to store (JS writes each part at its offset); null when there is nothing to store. The
+  // pointers stay valid while this loader and the model live.
+  val export_cache() {
+    std::vector<WeightCachePart> parts;
+    uint64_t total = 0;
+    if (!store_ || !export_memory_weight_cache(*store_, &meta_, &parts, &total)) return val::null();
+    val a = val::array();
+    for (size_t i = 0; i < parts.size(); ++i) {
+      val p = val::object();
+      p.set("offset", static_cast<double>(parts[i].offset));
+      p.set("ptr", static_cast<double>(reinterpret_cast<uintptr_t>(parts[i].data)));
+      p.set("size", static_cast<double>(parts[i].size));
+      a.set(i, p);
+    }
+    val o = val::object();
+    o.set("size", static_cast<double>(total));
+    o.set("parts", a);
     return o;
   }
 
  private:
-  ModelStreamLoader loader_;
+  std::shared_ptr<PackedWeightStore> store_;
+  std::unique_ptr<ModelStreamLoader> loader_;
   std::vector<uint8_t> buf_;
+  std::string meta_;  // header + index of export_cache()
 };
 
 namespace {
@@ -298,6 +353,14 @@ val build_info() {
   o.set("simd", false);
 #endif
   return o;
+}
+
+// A heap buffer aligned like the cache file's entries (64 bytes), for a stored packed-weights
+// image JS reads in (the stream loader adopts it; free() releases it). 0 on failure.
+double alloc_cache_image(double size) {
+  void* p = nullptr;
+  if (!(size > 0) || ::posix_memalign(&p, 64, static_cast<size_t>(size)) != 0) return 0;
+  return static_cast<double>(reinterpret_cast<uintptr_t>(p));
 }
 
 val check_model_file_size_js(double size) {
@@ -370,13 +433,16 @@ EMSCRIPTEN_BINDINGS(mblip) {
       .function("buffer", &JsStreamLoader::buffer)
       .function("push", &JsStreamLoader::push)
       .function("finish", &JsStreamLoader::finish)
-      .function("stats", &JsStreamLoader::stats);
+      .function("stats", &JsStreamLoader::stats)
+      .function("cache_info", &JsStreamLoader::cache_info)
+      .function("export_cache", &JsStreamLoader::export_cache);
   function("version", &version_string);
   function("build_info", &build_info);
   function("languages", &languages);
   function("find_language", &find_language_js);
   function("plan_task", &plan_task_js);
   function("check_model_file_size", &check_model_file_size_js);
+  function("alloc_cache_image", &alloc_cache_image);
   function("load_model", &load_model);
 }
 

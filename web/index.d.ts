@@ -18,10 +18,30 @@ export interface LoadProgress {
   loaded: number;
   /** Total bytes, or null when the server sent no Content-Length. */
   total: number | null;
-  /** True when the bytes come from the browser's Cache API. */
+  /** True when the bytes come from the browser's Cache API (or, with fromStorage, the packed-weights cache). */
   cached: boolean;
-  /** 'read' while bytes stream into the wasm heap, 'parse' while the core loads them. */
-  phase: 'read' | 'parse';
+  /**
+   * 'prepare' with fromStorage: stored packed weights are read into the wasm heap (first, when there are any);
+   * 'download' while the model file's bytes stream into the wasm heap (and are packed, unless stored packed weights
+   * fit); 'prepare' (without fromStorage) while the core finishes the model; 'ready' once, at the end.
+   */
+  phase: 'download' | 'prepare' | 'ready';
+  /** True for the events of reading stored packed weights (loaded / total are their bytes). */
+  fromStorage?: boolean;
+}
+
+/** The packed-weights cache of one load (MBlip.cache.packed). */
+export interface PackedCacheInfo {
+  /** True when the packed weights came from storage (nothing was packed). */
+  hit: boolean;
+  /** True when this load packed and stored its packed weights for the next load. */
+  stored: boolean;
+  /** Size of the stored packed weights (0 when none). */
+  bytes: number;
+  /** Why stored packed weights were refused (corrupt, truncated, another model or build), else ''. */
+  rejected: string;
+  /** 'opfs' (browser: Origin Private File System) or 'file' (Node: the cache folder). */
+  where: 'opfs' | 'file';
 }
 
 /**
@@ -36,6 +56,13 @@ export interface LoadOptions {
   threads?: number;
   /** Store / reuse URL downloads in the browser Cache API (default true). */
   cache?: boolean;
+  /**
+   * Store the packed weights after the first load and read them on later loads instead of packing (default true):
+   * browsers use the Origin Private File System, Node a file in `cacheDir`. Not for in-memory sources (ArrayBuffer).
+   */
+  packedCache?: boolean;
+  /** Node: the packed-weights cache folder (default $MBLIP_CACHE_DIR, else $XDG_CACHE_HOME/mblip/packed, else ~/.cache/mblip/packed). */
+  cacheDir?: string;
   /** Advanced: URL of another Emscripten module factory (e.g. dist/ on a CDN). */
   moduleUrl?: string;
   /**
@@ -119,8 +146,12 @@ export declare class MBlip {
   readonly info: ModelInfo | null;
   /** The 96 languages of mBLIP. */
   readonly languages: Language[];
-  /** Whether the URL download came from / went into the Cache API. */
-  readonly cache: { hit: boolean; stored: boolean } | null;
+  /** Whether the URL download came from / went into the Cache API, and the packed-weights cache (null when not used). */
+  readonly cache: { hit: boolean; stored: boolean; packed: PackedCacheInfo | null } | null;
+  /** Milliseconds the worker spent loading (stored packed weights, download, build). */
+  readonly loadMs: number;
+  /** Where the load time went (ms): storage = reading stored packed weights, download = streaming + building, finish, store = writing packed weights. */
+  readonly loadTimings: { storage: number; download: number; finish: number; store: number } | null;
   /** Heap use after loading: the wasm heap's size and the most raw model bytes the loader held at once. */
   readonly memory: { heapBytes: number; streamPeakBufferedBytes: number };
   /** True when the pthreads build runs. */
@@ -141,8 +172,11 @@ export declare const BUILDS: Readonly<Record<BuildName, { file: string; relaxed:
 /** Whether this engine can run the relaxed-SIMD builds (validates the probe module; never on Node < 22). */
 export declare function relaxedSimdSupport(): { ok: boolean; reason: string };
 
-/** Deletes every model cached by MBlip.load() (browser Cache API). */
-export declare function clearModelCache(): Promise<boolean>;
+/**
+ * Deletes what MBlip.load() stored: downloaded model files (browser Cache API) and packed weights (OPFS in
+ * browsers; in Node the package's web-*.mbpack files in `cacheDir`). True when anything was removed.
+ */
+export declare function clearModelCache(options?: { cacheDir?: string }): Promise<boolean>;
 
 export declare class MBlipError extends Error {
   /** Core status code name: InvalidArgument, ModelLoad, ImageDecode, Tokenizer, Io, OutOfMemory, Cancelled, Unsupported, Internal. */

@@ -3,7 +3,7 @@
 // linear shape of mBLIP mt0-xl (ViT 1408->4224, 1408<->6144; T5 2048->5120, 5120->2048,
 // 2048->2048; head 2048->250112) and M = 1, 5, 45, 257 (head: 1, 5), 1 and 2 threads, plus the
 // per-call cost of XNNPACK's reshape+setup at M=1. Natively the limits are measured in the same
-// run (streaming read bandwidth, int8 GEMM peak; native/bench_probes.cpp) and each row gives its
+// run (streaming read bandwidth, int8 GEMM peak; mblip/bench.h) and each row gives its
 // ratio: weight bytes / time against the bandwidth for M <= 5, GFLOP/s against the peak above.
 // Usage: mblip-bench-kernels [max_threads] [seconds_per_case] [weight-shape filter: 0 = all, 1..7]
 //        mblip-bench-kernels ops [max_threads] [reps]: model ops (attention, GELU, norms) with the
@@ -24,9 +24,7 @@
 #include "kernels/q4_0.h"
 #include "kernels/thread_pool.h"
 #include "ops/ops.h"
-#ifndef __EMSCRIPTEN__
-#include "bench_probes.h"
-#endif
+#include "mblip/bench.h"
 
 using namespace mblip;
 using Clock = std::chrono::steady_clock;
@@ -197,13 +195,13 @@ int main(int argc, char** argv) {
   double bandwidth = 0, int8_peak = 0;  // limits at max_threads; 0 = not measured (wasm)
 #ifndef __EMSCRIPTEN__
   {
-    ThreadPool pool(max_threads);
-    const auto bw = mblip_cli::probe_read_bandwidth(pool, size_t{1} << 30);
-    const auto pk = mblip_cli::probe_linear_gemm(pool, "q8_0", 256, 512, 512);
+    bench::Probes probe(max_threads);
+    const auto bw = probe.read_bandwidth(size_t{1} << 30);
+    const auto pk = probe.linear_gemm("q8_0", 256, 512, 512);
     bandwidth = bw.value;
     int8_peak = pk.value;
     std::printf("limits (%d threads): read bandwidth %.1f GB/s (%s); int8 GEMM peak %.1f GFLOP/s (%s)\n",
-                pool.threads(), bandwidth, bw.detail.c_str(), int8_peak, pk.detail.c_str());
+                max_threads, bandwidth, bw.detail.c_str(), int8_peak, pk.detail.c_str());
   }
 #endif
   std::printf("\n%-22s %4s %-24s %10s %10s %9s %8s %s\n", "shape (K->N)", "M", "path", "1T GF/s", "2T GF/s",

@@ -8,9 +8,13 @@
 //
 //   node tools/bench/wasm_fullsize.mjs --model /work/tmp_full/full_q4.gguf [--model ...]
 //        [--image samples/sunset.jpg] [--tokens 20] [--threads 1,2] [--cli build/native/bin/mblip]
-//        [--skip native,node,browser] [--builds auto,relaxed,simd128] [--json out.json]
+//        [--skip native,node,browser] [--builds auto,relaxed,simd128] [--beams 5] [--web DIR] [--json out.json]
 // --builds: wasm build families to time (each with threads when --threads > 1): auto (the package's
 // choice), relaxed (relaxed-simd[-threads]), simd128 (simd128[-threads]). Default: auto.
+// --beams N: after the greedy caption, one beam-N caption of as many tokens on the same loaded model;
+// reports its decoder time per step (and the native CLI's, same options).
+// --web DIR: a package folder to serve / import instead of web/ (e.g. a copy whose dist/ holds other
+// builds: src/, serve.mjs, test/fixtures/ and node_modules/ may be symlinks to web/'s).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,9 +22,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const web = path.join(repo, 'web');
 const args = { model: [], image: path.join(repo, 'samples/sunset.jpg'), tokens: 20, threads: [1, 2],
-  cli: path.join(repo, 'build/native/bin/mblip'), skip: [], json: null, builds: ['auto'] };
+  cli: path.join(repo, 'build/native/bin/mblip'), skip: [], json: null, builds: ['auto'], beams: 0, web: path.join(repo, 'web') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--model') args.model.push(path.resolve(v()));
@@ -31,14 +34,18 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--skip') args.skip = v().split(',');
   else if (a === '--json') args.json = path.resolve(v());
   else if (a === '--builds') args.builds = v().split(',');
+  else if (a === '--beams') args.beams = Number(v());
+  else if (a === '--web') args.web = path.resolve(v());
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
+const web = args.web;
 if (!args.model.length) { console.error('usage: wasm_fullsize.mjs --model FILE.gguf [...]'); process.exit(2); }
 
 const MB = (b) => (b / 1048576).toFixed(0);
 const s = (ms) => (ms / 1000).toFixed(1);
 const log = (...x) => console.log(new Date().toISOString().slice(11, 19), ...x);
 const caption = { numBeams: 1, maxNewTokens: args.tokens };
+const beamCaption = args.beams > 1 ? { numBeams: args.beams, maxNewTokens: args.tokens } : null;
 // Build family + thread count -> the package's build option (undefined = auto).
 function buildName(family, threads) {
   if (family === 'auto') return undefined;
@@ -46,8 +53,8 @@ function buildName(family, threads) {
   return `${family === 'relaxed' ? 'relaxed-simd' : 'simd128'}${threads > 1 ? '-threads' : ''}`;
 }
 
-function native(model, threads) {
-  const r = spawnSync('/usr/bin/time', ['-v', args.cli, 'caption', '-m', model, '--beams', '1', '--max-new-tokens',
+function native(model, threads, beams = 1) {
+  const r = spawnSync('/usr/bin/time', ['-v', args.cli, 'caption', '-m', model, '--beams', String(beams), '--max-new-tokens',
     String(args.tokens), '--threads', String(threads), '--json', args.image], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const wall = r.stderr.match(/Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/);
   const rss = r.stderr.match(/Maximum resident set size \(kbytes\): (\d+)/);
@@ -55,8 +62,12 @@ function native(model, threads) {
   const wallMs = ((Number(wall[1] || 0) * 60 + Number(wall[2])) * 60 + Number(wall[3])) * 1000;
   const out = JSON.parse(r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop());
   const captionMs = Object.values(out.timings_ms || {}).reduce((a, b) => a + b, 0);
-  return { wallMs, loadMs: wallMs - captionMs, captionMs, peakRssBytes: Number(rss[1]) * 1024, tokens: out.tokens, text: out.text };
+  return { wallMs, loadMs: wallMs - captionMs, captionMs, peakRssBytes: Number(rss[1]) * 1024, tokens: out.tokens, text: out.text,
+    timings: out.timings_ms };
 }
+
+// Decoder ms per generated step of a caption result (beam search: one step advances every beam).
+const perStep = (r) => (r && r.timings && r.tokens && r.tokens.length ? r.timings.decoder / r.tokens.length : null);
 
 async function node(model, threads, build) {
   const { MBlip } = await import(pathToFileURL(path.join(web, 'src/index.js')).href);
@@ -67,8 +78,10 @@ async function node(model, threads, build) {
     const t1 = performance.now();
     const r = await m.caption(fs.readFileSync(args.image), caption);
     const captionMs = performance.now() - t1;
-    return { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: r.heapBytes,
-      streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, tokens: r.tokens, text: r.text };
+    const beam = beamCaption ? await m.caption(fs.readFileSync(args.image), beamCaption) : null;
+    return { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: beam ? beam.heapBytes : r.heapBytes,
+      streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, tokens: r.tokens, text: r.text,
+      beam: beam ? { timings: beam.timings, tokens: beam.tokens } : null };
   } finally { m.dispose(); }
 }
 
@@ -88,7 +101,7 @@ async function browser(model, threads, build) {
     page.setDefaultTimeout(0);
     await page.goto(`${srv.url}test/fixtures/blank.html`);
     const image = fs.readFileSync(args.image).toString('base64');
-    return await page.evaluate(async ({ url, threads, build, image, caption }) => {
+    return await page.evaluate(async ({ url, threads, build, image, caption, beamCaption }) => {
       const { MBlip } = await import('/src/index.js');
       const bytes = Uint8Array.from(atob(image), (c) => c.charCodeAt(0));
       const t0 = performance.now();
@@ -97,11 +110,13 @@ async function browser(model, threads, build) {
       const t1 = performance.now();
       const r = await m.caption(new Blob([bytes], { type: 'image/jpeg' }), caption);
       const captionMs = performance.now() - t1;
-      const out = { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: r.heapBytes,
-        streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, crossOriginIsolated, tokens: r.tokens, text: r.text };
+      const beam = beamCaption ? await m.caption(new Blob([bytes], { type: 'image/jpeg' }), beamCaption) : null;
+      const out = { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: beam ? beam.heapBytes : r.heapBytes,
+        streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, crossOriginIsolated, tokens: r.tokens, text: r.text,
+        beam: beam ? { timings: beam.timings, tokens: beam.tokens } : null };
       m.dispose();
       return out;
-    }, { url: `/bench-models/${path.basename(model)}`, threads, build, image, caption });
+    }, { url: `/bench-models/${path.basename(model)}`, threads, build, image, caption, beamCaption });
   } catch (e) {
     e.message += `\n--- browser log ---\n${logs.slice(-30).join('\n')}`;
     throw e;
@@ -112,6 +127,7 @@ async function browser(model, threads, build) {
   }
 }
 
+const stages = (t) => JSON.stringify(Object.fromEntries(Object.entries(t || {}).map(([k, x]) => [k, Math.round(x)])));
 const rows = [];
 for (const model of args.model) {
   const size = fs.statSync(model).size;
@@ -120,8 +136,10 @@ for (const model of args.model) {
   for (const t of args.threads) {
     if (args.skip.includes('native')) break;
     nat[t] = native(model, t);
+    if (beamCaption) { const b = native(model, t, args.beams); nat[t].beam = { timings: b.timings, tokens: b.tokens }; }
     rows.push({ model: path.basename(model), fileBytes: size, where: 'native CLI', threads: t, ...nat[t] });
-    log(`native ${t}T: load ${s(nat[t].loadMs)} s, caption ${s(nat[t].captionMs)} s, peak RSS ${MB(nat[t].peakRssBytes)} MB (${(nat[t].peakRssBytes / size).toFixed(2)}x file)`);
+    log(`native ${t}T: load ${s(nat[t].loadMs)} s, caption ${s(nat[t].captionMs)} s, peak RSS ${MB(nat[t].peakRssBytes)} MB (${(nat[t].peakRssBytes / size).toFixed(2)}x file), ` +
+      `stages ms ${stages(nat[t].timings)}` + (nat[t].beam ? `, beam-${args.beams} decoder ${perStep(nat[t].beam).toFixed(0)} ms/step` : ''));
   }
   for (const [where, fn] of [['node', node], ['chromium', browser]]) {
     if (args.skip.includes(where === 'node' ? 'node' : 'browser')) continue;
@@ -132,16 +150,18 @@ for (const model of args.model) {
       const ratio = n ? { loadRatio: r.readyMs / n.loadMs, captionRatio: r.captionMs / n.captionMs, sameTokens: JSON.stringify(r.tokens) === JSON.stringify(n.tokens) } : {};
       rows.push({ model: path.basename(model), fileBytes: size, where, threads: t, ...r, ...ratio });
       log(`${where} ${t}T ${r.build}: ready ${s(r.readyMs)} s, caption ${s(r.captionMs)} s, heap ${MB(r.heapPeakBytes)} MB (${(r.heapPeakBytes / size).toFixed(2)}x file), ` +
-        `stream held ${MB(r.streamPeakBufferedBytes)} MB, stages ms ${JSON.stringify(Object.fromEntries(Object.entries(r.timings || {}).map(([k, x]) => [k, Math.round(x)])))}` + (n ? `, vs native: load x${ratio.loadRatio.toFixed(2)}, caption x${ratio.captionRatio.toFixed(2)}, same tokens ${ratio.sameTokens}` : ''));
+        `stream held ${MB(r.streamPeakBufferedBytes)} MB, stages ms ${stages(r.timings)}` +
+        (r.beam ? `, beam-${args.beams} decoder ${perStep(r.beam).toFixed(0)} ms/step (greedy ${perStep(r).toFixed(0)})` : '') + (n ? `, vs native: load x${ratio.loadRatio.toFixed(2)}, caption x${ratio.captionRatio.toFixed(2)}, same tokens ${ratio.sameTokens}` : ''));
     }
   }
 }
-console.log('\n| model | where | threads | build | load / ready s | caption s | peak memory MB | x file | vs native load | vs native caption |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('\n| model | where | threads | build | load / ready s | caption s | vision s | encoder s | decoder s | beam step ms | peak memory MB | x file | vs native load | vs native caption |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+const st = (r, k) => (r.timings && r.timings[k] !== undefined ? s(r.timings[k]) : '-');
 for (const r of rows) {
-  if (r.error) { console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${r.build} | error: ${r.error.split('\n')[0]} |||||`); continue; }
+  if (r.error) { console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${r.build} | error: ${r.error.split('\n')[0]} |||||||||`); continue; }
   const mem = r.peakRssBytes ?? r.heapPeakBytes;
-  console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${r.build || 'native'} | ${s(r.loadMs ?? r.readyMs)} | ${s(r.captionMs)} | ${MB(mem)}${r.peakRssBytes ? ' (RSS)' : ' (heap)'} | ${(mem / r.fileBytes).toFixed(2)} | ${r.loadRatio ? r.loadRatio.toFixed(2) : '-'} | ${r.captionRatio ? r.captionRatio.toFixed(2) : '-'} |`);
+  console.log(`| ${r.model} | ${r.where} | ${r.threads} | ${r.build || 'native'} | ${s(r.loadMs ?? r.readyMs)} | ${s(r.captionMs)} | ${st(r, 'vision')} | ${st(r, 'encoder')} | ${st(r, 'decoder')} | ${r.beam ? perStep(r.beam).toFixed(0) : '-'} | ${MB(mem)}${r.peakRssBytes ? ' (RSS)' : ' (heap)'} | ${(mem / r.fileBytes).toFixed(2)} | ${r.loadRatio ? r.loadRatio.toFixed(2) : '-'} | ${r.captionRatio ? r.captionRatio.toFixed(2) : '-'} |`);
 }
 if (args.json) fs.writeFileSync(args.json, JSON.stringify(rows, null, 2));
 process.exit(0);

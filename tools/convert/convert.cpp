@@ -37,18 +37,37 @@ Result<std::vector<uint8_t>> read_tokenizer(const std::string& path) {
   return bytes;
 }
 
-// HF names that are tied aliases of language_model.shared.weight (never stored twice).
-bool is_tied_alias(const std::string& hf, const ModelConfig& cfg) {
-  return hf == "language_model.encoder.embed_tokens.weight" || hf == "language_model.decoder.embed_tokens.weight" ||
-         (cfg.text.tie_word_embeddings && hf == "language_model.lm_head.weight");
+// HF names that are tied copies of a declared tensor (never stored twice), from the table.
+bool is_tied_alias(const std::string& hf, const std::vector<ExpectedTensor>& expected) {
+  for (const ExpectedTensor& e : expected)
+    for (const std::string& a : e.hf_aliases)
+      if (a == hf) return true;
+  return false;
 }
 
 // Streams tensor `src` stored as `type` to `sink`, a block of at most kChunkElems source
 // elements (16 MB of f32 rows) at a time: read -> convert/quantize -> sink. Memory: the float
 // block, the reader's byte block and one converted block, whatever the tensor's size.
-Status produce_tensor(TensorReader& reader, const SourceTensor& src, DType type, std::vector<float>& buf,
-                      std::vector<uint8_t>& out, const GgufWriter::Sink& sink) {
+Status produce_tensor(TensorReader& reader, const SourceTensor& src, DType type, bool dequantized,
+                      std::vector<float>& buf, std::vector<uint8_t>& out, const GgufWriter::Sink& sink) {
   const int64_t cols = src.cols(), rows = src.rows();
+  if (dequantized && type != DType::F32) {
+    // Round trip through the stored type; f32 bytes go out.
+    MBLIP_ASSIGN_OR_RETURN(const size_t q_bytes, dtype_bytes(type, cols));
+    std::vector<uint8_t> q(q_bytes);
+    const int64_t step = std::max<int64_t>(1, kChunkElems / std::max<int64_t>(cols, 1));
+    for (int64_t r0 = 0; r0 < rows; r0 += step) {
+      const int64_t n = std::min(step, rows - r0);
+      buf.resize(static_cast<size_t>(n * cols));
+      MBLIP_RETURN_IF_ERROR(reader.read_rows(src, r0, n, buf.data()));
+      for (int64_t r = 0; r < n; ++r) {
+        quantize_row(type, buf.data() + r * cols, q.data(), cols);
+        dequantize_row(type, q.data(), buf.data() + r * cols, cols);
+      }
+      MBLIP_RETURN_IF_ERROR(sink(reinterpret_cast<const uint8_t*>(buf.data()), buf.size() * sizeof(float)));
+    }
+    return Status::Ok();
+  }
   MBLIP_ASSIGN_OR_RETURN(const size_t row_bytes, dtype_bytes(type, cols));
   const int64_t step = std::max<int64_t>(1, kChunkElems / std::max<int64_t>(cols, 1));
   for (int64_t r0 = 0; r0 < rows; r0 += step) {
@@ -76,6 +95,12 @@ Status produce_tensor(TensorReader& reader, const SourceTensor& src, DType type,
 bool file_exists(const std::string& p) { return static_cast<bool>(std::ifstream(p, std::ios::binary)); }
 
 }  // namespace
+
+void set_recipe(ConvertOptions& o, const Recipe& r) {
+  o.weights = r.weights;
+  o.overrides = r.overrides;
+  o.tensor_rules = r.tensors;
+}
 
 Status convert_checkpoint(const ConvertOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -118,7 +143,7 @@ Status convert_checkpoint(const ConvertOptions& opts) {
     return model_load_error(std::to_string(missing.size()) + " expected tensor(s) missing from the checkpoint: " + list);
   }
   for (const auto& kv : ck.tensors)
-    if (!used.count(kv.first) && !is_tied_alias(kv.first, cfg))
+    if (!used.count(kv.first) && !is_tied_alias(kv.first, expected))
       log("warning: ignoring unknown tensor '" + kv.first + "' " + shape_to_string(kv.second.shape));
 
   // Declare metadata and tensors.
@@ -128,17 +153,19 @@ Status convert_checkpoint(const ConvertOptions& opts) {
   std::vector<DType> types;
   std::map<std::string, size_t> counts;
   for (const auto& e : expected) {
-    const RecipeChoice c = choose_type(e, opts.weights, opts.overrides);
+    const RecipeChoice c = choose_type(e, opts.weights, opts.overrides, opts.tensor_rules);
     if (!c.note.empty()) log("note: " + c.note);
     types.push_back(c.type);
     counts[dtype_name(c.type)]++;
-    Status st = writer.add_tensor(e.name, c.type, e.shape);
+    Status st = writer.add_tensor(e.name, opts.store_dequantized ? DType::F32 : c.type, e.shape);
     if (!st.ok()) return st.with_context("tensor '" + e.name + "'");
   }
   Recipe recipe;
   recipe.weights = opts.weights;
   recipe.overrides = opts.overrides;
-  writer.set("mblip.convert.recipe", GgufValue::make_string(recipe.describe()));
+  recipe.tensors = opts.tensor_rules;
+  writer.set("mblip.convert.recipe",
+             GgufValue::make_string(recipe.describe() + (opts.store_dequantized ? " dequantized" : "")));
 
   // Stream tensors.
   TensorReader reader;
@@ -147,7 +174,7 @@ Status convert_checkpoint(const ConvertOptions& opts) {
   uint64_t written = 0;
   auto produce = [&](size_t i, const GgufWriter::Sink& sink) -> Status {
     if (i >= expected.size()) return internal_error("writer asked for tensor " + std::to_string(i));
-    Status st = produce_tensor(reader, *sources[i], types[i], buf, out, sink);
+    Status st = produce_tensor(reader, *sources[i], types[i], opts.store_dequantized, buf, out, sink);
     if (!st.ok()) return st.with_context("tensor '" + expected[i].hf_name + "'");
     written += writer.tensor_nbytes(i);
     if (opts.progress) opts.progress(i + 1, expected.size(), expected[i].name);

@@ -9,6 +9,7 @@
 #include "io/tensor.h"
 #include "mblip/status.h"
 #include "model/tensor_names.h"
+#include "recipe.h"
 
 namespace mblip {
 
@@ -25,6 +26,11 @@ struct ConvertOptions {
   std::string output_path;    // written as output_path.tmp then renamed
   DType weights = DType::F32; // default type of matrix weights
   std::map<Component, DType> overrides;  // per-component weight type
+  TensorRules tensor_rules;   // per-tensor globs, applied after the overrides (recipe.h)
+  // Measurement aid: every matrix weight is quantized to its recipe type and dequantized again,
+  // and stored as f32 (the format's rounding without any quantized kernel; recipe name gets
+  // " dequantized").
+  bool store_dequantized = false;
   bool force = false;         // overwrite an existing output
   // Which weights to read: "auto" (safetensors first, then .bin), "safetensors" or "bin".
   std::string source_format = "auto";
@@ -35,6 +41,9 @@ struct ConvertOptions {
   // Notes and warnings (f16 fallbacks, unknown extra tensors); may be empty.
   std::function<void(const std::string&)> log;
 };
+
+// Sets weights, overrides and tensor rules from `r`.
+void set_recipe(ConvertOptions& o, const Recipe& r);
 
 Status convert_checkpoint(const ConvertOptions& opts);
 

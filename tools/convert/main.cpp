@@ -3,7 +3,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "convert.h"
 #include "recipe.h"
@@ -21,9 +23,10 @@ const char* kUsage =
     "\n"
     "options:\n"
     "  --weights T        type of all matrix weights: f32, f16, q8_0, q4_0. Without --weights the\n"
-    "                     default recipe is q4_0 with the ViT, Q-Former and projection at q8_0:\n"
-    "                     mt0-xl 3.28 GB,\n"
-    "                     which fits the 4 GB wasm32 address space with room for activations\n"
+    "                     default recipe: q4_0, with q8_0 for the ViT attention, Q-Former,\n"
+    "                     projection, token embedding, decoder self-attention v/o and\n"
+    "                     cross-attention v (mt0-xl 3.34 GB; loads within the 4 GB wasm32\n"
+    "                     address space); the options below apply on top of it\n"
     "  --vision T         override for the ViT matrix weights\n"
     "  --qformer T        override for the Q-Former matrix weights\n"
     "  --projection T     override for language_projection\n"
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   opts.weights = DType::Q4_0;  // default recipe (docs/model-file.md "Quantization recipe")
   bool weights_given = false;
   bool quiet = false;
+  TensorRules user_rules;
   std::vector<std::string> positional;
   auto type_arg = [&](int& i, const char* flag, DType& dst) -> bool {
     if (i + 1 >= argc) { std::fprintf(stderr, "mblip-convert: %s needs a type (f32, f16, q8_0, q4_0)\n", flag); return false; }
@@ -73,6 +77,14 @@ int main(int argc, char** argv) {
     }
     else if (a == "--embeddings") { if (!type_arg(i, "--embeddings", t)) return 2; opts.overrides[Component::kEmbeddings] = t; }
     else if (a == "--lm-head") { if (!type_arg(i, "--lm-head", t)) return 2; opts.overrides[Component::kLmHead] = t; }
+    else if (a == "--tensor") {
+      if (i + 1 >= argc) { std::fprintf(stderr, "mblip-convert: --tensor needs GLOB=TYPE\n"); return 2; }
+      Recipe tmp;
+      Status st = tmp.set_option("tensor", argv[++i]);
+      if (!st.ok()) { std::fprintf(stderr, "mblip-convert: %s\n", st.message().c_str()); return 2; }
+      user_rules.push_back(tmp.tensors.back());
+    }
+    else if (a == "--dequantized") opts.store_dequantized = true;
     else if (a == "--from") {
       if (i + 1 >= argc) { std::fprintf(stderr, "mblip-convert: --from needs safetensors or bin\n"); return 2; }
       opts.source_format = argv[++i];
@@ -82,10 +94,12 @@ int main(int argc, char** argv) {
   }
   // No --weights: the default recipe (tools/convert/recipe.h default_recipe(); explicit per-component
   // options still win). An explicit --weights means "everything at that type" plus the overrides given.
-  if (!weights_given) {
-    const Recipe d = default_recipe();
-    opts.weights = d.weights;
-    for (const auto& kv : d.overrides) opts.overrides.emplace(kv.first, kv.second);
+  {
+    Recipe given;
+    given.weights = opts.weights;
+    given.overrides = opts.overrides;
+    given.tensors = user_rules;
+    set_recipe(opts, resolve_cli_recipe(given, weights_given));
   }
   if (positional.size() != 2) {
     std::fprintf(stderr, "mblip-convert: expected HF_DIR and OUT.gguf\n\n%s", kUsage);

@@ -3,6 +3,8 @@
 #pragma once
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "io/tensor.h"
 #include "mblip/status.h"
@@ -15,30 +17,50 @@ struct RecipeChoice {
   std::string note;  // non-empty when the requested type could not be used (fallback to f16)
 };
 
-// Matrix weights get the component's type (override, else `weights`); everything else
-// (norms, biases, class/position/query embeddings, relative_attention_bias, the patch
-// convolution) stays f32. q8_0/q4_0 need a row length that is a multiple of 32; other
-// rows fall back to f16 with a note.
-RecipeChoice choose_type(const ExpectedTensor& t, DType weights, const std::map<Component, DType>& overrides);
+// Per-tensor rules: a glob on the GGUF name ('*' matches any run of characters, e.g.
+// "t.*.ffn.wo", "t.dec.23.*") and the type for the matrix weights it matches. Rules apply after
+// the component overrides; the last matching rule wins.
+using TensorRules = std::vector<std::pair<std::string, DType>>;
+bool glob_match(const std::string& pattern, const std::string& name);
+// Whether a rule's glob may match tensors of component `c` (its literal prefix before the first
+// '*' is compatible with the component's GGUF prefix); used so that the default recipe's rules
+// never override a component the user set explicitly.
+bool rule_may_match(const std::string& pattern, Component c);
+
+// Matrix weights get the type of the last matching tensor rule, else the component's override,
+// else `weights`; everything else (norms, biases, class/position/query embeddings,
+// relative_attention_bias, the patch convolution) stays f32. q8_0/q4_0 need a row length that
+// is a multiple of 32; other rows fall back to f16 with a note.
+RecipeChoice choose_type(const ExpectedTensor& t, DType weights, const std::map<Component, DType>& overrides,
+                         const TensorRules& rules = {});
 
 // The recipe as a value, built from CLI-style options (shared by mblip-convert and mblip-synth).
 struct Recipe {
   DType weights = DType::F32;
   std::map<Component, DType> overrides;
+  TensorRules tensors;
 
   // name: "weights", "vision", "qformer", "projection", "text" (encoder + decoder),
-  // "embeddings" or "lm-head"; value: "f32", "f16", "q8_0" or "q4_0".
+  // "embeddings" or "lm-head" with value "f32", "f16", "q8_0" or "q4_0"; or "tensor" with value
+  // "GLOB=TYPE" (appended to the tensor rules).
   Status set_option(const std::string& name, const std::string& value);
-  DType type_for(const ExpectedTensor& t) const { return choose_type(t, weights, overrides).type; }
-  RecipeChoice choice_for(const ExpectedTensor& t) const { return choose_type(t, weights, overrides); }
-  // "weights=q4_0 vision=q8_0" (overrides in component order).
+  DType type_for(const ExpectedTensor& t) const { return choose_type(t, weights, overrides, tensors).type; }
+  RecipeChoice choice_for(const ExpectedTensor& t) const { return choose_type(t, weights, overrides, tensors); }
+  // "weights=q4_0 vision=q8_0 t.*.ffn.wo=q8_0" (overrides in component order, then the rules).
   std::string describe() const;
+  // Stored bytes of every tensor of `cfg` under this recipe (tensor data only, no metadata).
+  uint64_t tensor_bytes(const ModelConfig& cfg) const;
+  // The largest single tensor (what a streaming load holds raw while building it).
+  uint64_t largest_tensor_bytes(const ModelConfig& cfg) const;
 };
 
-// The default recipe (no --weights / component options): q4_0, with the ViT, the Q-Former and
-// the language projection at q8_0. mblip-mt0-xl: 3.27 GB (q4_0 + ViT q8_0 alone: 3.22 GB).
-// On golden tiny-mt5 the Q-Former/projection at q8_0 lift the encoder cosine from 0.943 to 0.982
-// and the step-0 logits from 0.962 to 0.975 (docs/model-file.md "Quantization recipe").
+// The default recipe (mblip-convert and mblip-synth without --weights); see recipe.cpp for the
+// choice and the measurements behind it.
 Recipe default_recipe();
+
+// What the CLIs (mblip-convert, mblip-synth) use: with --weights, exactly the options given;
+// without, the default recipe with the given component options and --tensor rules on top (a
+// default per-tensor rule is dropped when it may touch a component set explicitly).
+Recipe resolve_cli_recipe(const Recipe& given, bool weights_given);
 
 }  // namespace mblip

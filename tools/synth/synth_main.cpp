@@ -28,8 +28,10 @@ int usage(int code) {
   std::fprintf(code ? stderr : stdout,
       "usage: mblip-synth OUT.gguf [--preset full|mini|tiny] [--seed N] [--force] [--outliers N]\n"
       "                   [--weights T] [--vision T] [--qformer T] [--projection T] [--text T]\n"
-      "                   [--embeddings T] [--lm-head T]        (T: f32, f16, q8_0, q4_0)\n"
+      "                   [--embeddings T] [--lm-head T] [--tensor GLOB=T]   (T: f32, f16, q8_0, q4_0)\n"
       "Writes a model with random weights and real shapes (full = Gregor/mblip-mt0-xl).\n"
+      "Without --weights: mblip-convert's default recipe (tools/convert/recipe.h default_recipe()),\n"
+      "with the component / --tensor options given on top, exactly as mblip-convert does.\n"
       "--outliers N: N activation-outlier channels per site, 50-200x (see mblip-synth-hf --help).\n");
   return code;
 }
@@ -39,7 +41,8 @@ int run(int argc, char** argv) {
   uint64_t seed = 1;
   bool force = false;
   synth::OutlierOptions outliers;
-  Recipe recipe;
+  Recipe given;
+  bool weights_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -58,12 +61,14 @@ int run(int argc, char** argv) {
       outliers.channels = static_cast<int>(n);
     }
     else if (a.rfind("--", 0) == 0) {
-      Status st = recipe.set_option(a.substr(2), value());
+      weights_given |= a == "--weights";
+      Status st = given.set_option(a.substr(2), value());
       if (!st.ok()) { std::fprintf(stderr, "mblip-synth: %s\n", st.message().c_str()); return 2; }
     } else if (out.empty()) out = a;
     else return usage(2);
   }
   if (out.empty()) return usage(2);
+  const Recipe recipe = resolve_cli_recipe(given, weights_given);
   ModelConfig cfg;
   if (!synth::preset_config(preset, cfg)) { std::fprintf(stderr, "mblip-synth: unknown preset '%s'\n", preset.c_str()); return 2; }
   if (!force && std::fopen(out.c_str(), "rb")) {

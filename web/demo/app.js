@@ -3,7 +3,7 @@
 import { MBlip, relaxedSimdSupport } from 'mblip';
 
 const $ = (id) => document.getElementById(id);
-const state = (window.__mblip = { loaded: false, busy: false, result: null, error: null, tokens: [], threaded: null });
+const state = (window.__mblip = { loaded: false, busy: false, result: null, error: null, tokens: [], threaded: null, phases: [] });
 let model = null;
 let image = null; // a File/Blob
 let controller = null;
@@ -31,16 +31,22 @@ async function loadModel(source, label) {
   showError(null);
   if (model) { model.dispose(); model = null; }
   state.loaded = false;
+  state.phases = [];
+  const t0 = performance.now();
   $('run').disabled = true;
   $('progress').removeAttribute('value');
   $('progress-text').textContent = `Loading ${label}…`;
   try {
     model = await MBlip.load(source, {
       build: forcedBuild,
-      onProgress: ({ loaded, total, cached, phase }) => {
-        if (phase === 'parse') { $('progress-text').textContent = 'Preparing the model…'; return; }
+      onProgress: ({ loaded, total, cached, phase, fromStorage }) => {
+        const ph = fromStorage ? 'prepare-storage' : phase;
+        if (state.phases.at(-1) !== ph) state.phases.push(ph);
+        if (phase === 'ready') return;
+        if (phase === 'prepare' && !fromStorage) { $('progress-text').textContent = 'Preparing the model…'; return; }
         if (total) { $('progress').max = total; $('progress').value = loaded; }
-        $('progress-text').textContent = `${cached ? 'From cache' : 'Downloading'}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''}`;
+        const what = fromStorage ? 'Prepared weights from browser storage' : cached ? 'From cache' : 'Downloading';
+        $('progress-text').textContent = `${what}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''}`;
       },
     });
   } catch (e) {
@@ -52,7 +58,16 @@ async function loadModel(source, label) {
   const info = model.info;
   const cache = model.cache;
   $('progress').max = 1; $('progress').value = 1;
-  $('progress-text').textContent = `Loaded ${label}` + (cache && cache.hit ? ' (from the browser cache)' : cache && cache.stored ? ' (saved in the browser cache)' : '');
+  const notes = [];
+  if (cache && cache.hit) notes.push('file from the browser cache');
+  else if (cache && cache.stored) notes.push('file saved in the browser cache');
+  if (cache && cache.packed && cache.packed.hit) notes.push('prepared weights from browser storage');
+  else if (cache && cache.packed && cache.packed.stored) notes.push('prepared weights saved for next time');
+  state.readyMs = performance.now() - t0;
+  state.cache = cache;
+  state.memory = model.memory;
+  state.loadTimings = model.loadTimings;
+  $('progress-text').textContent = `Loaded ${label} in ${(state.readyMs / 1000).toFixed(1)} s` + (notes.length ? ` (${notes.join('; ')})` : '');
   $('model-info').textContent = `${info.name || 'model'} — ${info.architecture}/${info.textModelType}, ` +
     `${mb(info.weightBytes)} of weights, ${model.threaded ? `${model.threads} threads` : 'single thread'}, ` +
     `WebAssembly build: ${info.build}.`;

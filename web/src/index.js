@@ -87,7 +87,11 @@ export class MBlip {
     this._disposed = false;
     /** @type {object|null} */ this.info = null;
     /** @type {{code:string,name:string}[]} */ this.languages = [];
-    /** @type {{hit:boolean, stored:boolean}|null} */ this.cache = null;
+    /** Model file in the Cache API (hit, stored) and the packed-weights cache (packed: hit = weights
+     * came from storage, stored = written by this load, bytes, rejected = why a stored image was refused).
+     * @type {{hit:boolean, stored:boolean, packed: {hit:boolean, stored:boolean, bytes:number, rejected:string, where:string}|null}|null} */ this.cache = null;
+    /** Milliseconds the worker spent loading (storage read, download, build). @type {number} */ this.loadMs = 0;
+    /** Where they went: {storage, download, finish, store} in ms. @type {object|null} */ this.loadTimings = null;
     /** wasm heap size after loading, and the most raw model bytes the stream loader held at once.
      * @type {{heapBytes:number, streamPeakBufferedBytes:number}|null} */ this.memory = null;
     /** @type {boolean} */ this.threaded = false;
@@ -154,11 +158,15 @@ export class MBlip {
     this.version = init.version;
     const src = { ...this._source };
     delete src.bytes;
-    const loaded = await this._request(w, { type: 'load', source: { ...src, cache: this._options.cache !== false } }, 'load');
+    const o = this._options;
+    const packedCache = { enabled: o.packedCache !== false, cacheDir: o.cacheDir, hooks: o._cacheTestHooks };
+    const loaded = await this._request(w, { type: 'load', source: { ...src, cache: o.cache !== false }, packedCache }, 'load');
     this.info = { ...loaded.info, build: this.build };
     this.languages = loaded.languages;
     this.cache = loaded.cache;
     this.memory = loaded.memory;
+    this.loadMs = loaded.loadMs;
+    this.loadTimings = loaded.loadTimings;
     w.ref(false);
     this._pump();
   }
@@ -183,7 +191,15 @@ export class MBlip {
   _onMessage(w, msg, onProgress) {
     if (w !== this._worker) return;
     if (msg.type === 'started') { this._onStarted(); return; }
-    if (msg.type === 'progress') { if (onProgress) onProgress({ loaded: msg.loaded, total: msg.total, cached: msg.cached, phase: msg.phase || 'read' }); return; }
+    if (msg.type === 'warning') { console.warn(msg.message); return; }
+    if (msg.type === 'progress') {
+      if (onProgress) {
+        const p = { loaded: msg.loaded, total: msg.total, cached: msg.cached, phase: msg.phase || 'download' };
+        if (msg.fromStorage) p.fromStorage = true;
+        onProgress(p);
+      }
+      return;
+    }
     if (msg.type === 'send-chunks' || msg.type === 'chunk-ack') { this._sendChunks(w, msg.type === 'send-chunks'); return; }
     const p = this._pending.get(msg.id);
     if (!p) return;
@@ -363,10 +379,18 @@ export class MBlip {
   }
 }
 
-/** Removes every model stored by MBlip.load() in the browser Cache API. */
-export async function clearModelCache() {
-  if (typeof caches !== 'object') return false;
-  return caches.delete('mblip-models-v1');
+/**
+ * Removes what MBlip.load() stored: the downloaded model files (browser Cache API) and the packed
+ * weights (Origin Private File System; in Node the package's web-*.mbpack files in the cache folder,
+ * `options.cacheDir` or $MBLIP_CACHE_DIR / $XDG_CACHE_HOME/mblip/packed / ~/.cache/mblip/packed).
+ * Resolves true when anything was removed.
+ */
+export async function clearModelCache(options = {}) {
+  const { clearPackedCache } = await import('./packed_cache.js');
+  const packed = await clearPackedCache(options);
+  let files = false;
+  if (typeof caches === 'object') files = await caches.delete('mblip-models-v1');
+  return files || packed > 0;
 }
 
 export default MBlip;

@@ -3,6 +3,7 @@
 // tensor by tensor), runs embed + generate for queued requests.
 // Protocol (main <-> worker) is documented in web/README.md ("Worker protocol").
 import { MBlipError, ModelLoadError, InvalidArgumentError, ImageDecodeError, classForCode, toWire } from './errors.js';
+import { openPackedCache, readImage, afterLoad, setWarningSink } from './packed_cache.js';
 
 const IS_NODE = typeof process === 'object' && !!(process.versions && process.versions.node);
 // The Emscripten loader hides fetch under Node (cmake/node_nofetch.pre.js): keep our own handle.
@@ -15,6 +16,8 @@ let M = null;          // the Emscripten module
 let model = null;      // Embind Model handle
 let flag = null;       // Int32Array over a SharedArrayBuffer: id of the request to cancel
 let threads = 1;
+let variant = '';      // the wasm build file in use ('mt', 'relaxed_st', ...)
+let moduleUrl = '';    // options.moduleUrl (a module from elsewhere)
 let chunkSink = null;  // receives {type:'chunk'} messages while a buffer source is streaming
 let chain = Promise.resolve();
 
@@ -32,6 +35,8 @@ function heapU8() {
 
 async function init(msg) {
   threads = Math.max(1, msg.threads | 0);
+  variant = msg.variant || '';
+  moduleUrl = msg.moduleUrl || '';
   flag = msg.flag ? new Int32Array(msg.flag) : null;
   const base = new URL('../dist/', import.meta.url);
   const url = msg.moduleUrl || new URL(`mblip_${msg.variant}.mjs`, base).href;
@@ -120,9 +125,12 @@ function checkFits(size) {
 // holds the whole raw file. The core checks the header (and the memory it implies) as soon as
 // it has arrived, so a model that cannot fit fails after the first chunk.
 class HeapFeeder {
-  constructor(total) {
+  // extra: StreamLoader options (packed cache: packedCache, cacheImage, cacheImageSize, cacheLabel).
+  constructor(total, extra = {}) {
     if (total !== null) checkFits(total);
-    this.loader = new M.StreamLoader(total || 0, { threads });
+    const { owner, ...opts } = extra;
+    this.loader = new M.StreamLoader(total || 0, { threads, ...opts });
+    if (owner) owner.adopted = true; // the loader owns (and frees) the cache image now
     this.cap = STREAM_BUFFER;
     this.ptr = this.loader.buffer(this.cap);
     if (!this.ptr) { this.dispose(); fail(ModelLoadError, `cannot allocate a ${this.cap}-byte stream buffer in the wasm heap`); }
@@ -172,8 +180,15 @@ async function streamInto(body, feeder, size, progress) {
 }
 
 // Streams a model source into a new HeapFeeder; returns {feeder, size, cached, store}.
-async function streamSource(src, progressCb) {
-  const progress = (loaded, total, cached) => progressCb({ loaded, total, cached: !!cached });
+async function streamSource(src, progressCb, extra = {}) {
+  // At most one event per 50 ms (and the last one): a message per 4 MiB chunk cost ~0.25 s per 3 GB.
+  let last = -Infinity;
+  const progress = (loaded, total, cached) => {
+    const now = performance.now();
+    if (now - last < 50 && loaded !== total) return;
+    last = now;
+    progressCb({ loaded, total, cached: !!cached });
+  };
   if (src.kind === 'path') {
     if (!IS_NODE) fail(InvalidArgumentError, 'file paths are only supported in Node');
     const fs = await import('node:fs');
@@ -182,7 +197,7 @@ async function streamSource(src, progressCb) {
     let feeder = null;
     try {
       const size = fs.fstatSync(fd).size;
-      feeder = new HeapFeeder(size);
+      feeder = new HeapFeeder(size, extra);
       let off = 0;
       while (off < size) {
         const n = fs.readSync(fd, feeder.view(size - off), 0, Math.min(feeder.cap, size - off), off);
@@ -196,7 +211,7 @@ async function streamSource(src, progressCb) {
   }
   if (src.kind === 'blob') {
     const size = src.blob.size;
-    const feeder = new HeapFeeder(size);
+    const feeder = new HeapFeeder(size, extra);
     try {
       const n = await streamInto(src.blob.stream(), feeder, size, (o) => progress(o, size));
       if (n !== size) fail(ModelLoadError, `read ${n} of ${size} bytes of the model file`);
@@ -205,7 +220,7 @@ async function streamSource(src, progressCb) {
   }
   if (src.kind === 'chunks') {
     const size = src.size;
-    const feeder = new HeapFeeder(size);
+    const feeder = new HeapFeeder(size, extra);
     let off = 0;
     try {
       await new Promise((resolve, reject) => {
@@ -233,7 +248,7 @@ async function streamSource(src, progressCb) {
     const { size, body, cached, store } = opened;
     // Without Content-Length (or with a compressed transfer) the size is unknown: the core then
     // checks the end of the stream itself.
-    const feeder = new HeapFeeder(size);
+    const feeder = new HeapFeeder(size, extra);
     let n;
     try {
       n = await streamInto(body, feeder, size, (o) => progress(o, size, cached));
@@ -247,18 +262,55 @@ async function streamSource(src, progressCb) {
   fail(InvalidArgumentError, `unknown model source kind ${src.kind}`);
 }
 
+// Whether this module can keep packed weights (builds from before issue 12, and the tests' stub, cannot).
+function packedCacheSupported() {
+  return !!(M.StreamLoader && M.StreamLoader.prototype && typeof M.StreamLoader.prototype.export_cache === 'function');
+}
+
 async function load(msg) {
   if (model) { model.delete(); model = null; }
-  const { feeder, size, cached, store } = await streamSource(msg.source, (p) => post({ type: 'progress', ...p }));
-  post({ type: 'progress', loaded: size, total: size, cached, phase: 'parse' });
-  let stats;
+  const t0 = performance.now();
+  // Packed-weights cache: the stored image (if any) goes into the heap first ('prepare'); the core
+  // checks it against the model's header as it streams in and uses its packed weights in place.
+  const pcOpts = msg.packedCache || {};
+  const pc = packedCacheSupported() ? await openPackedCache(msg.source, variant, { ...pcOpts, moduleUrl }) : null;
+  const extra = {};
+  const ms = {}; // where the load's time went: storage (packed image read), download (stream + build), finish, store
+  if (pc) {
+    extra.packedCache = true;
+    extra.cacheLabel = pc.label;
+    const image = await readImage(pc, M, heapU8, (loaded, total) =>
+      post({ type: 'progress', loaded, total, cached: true, phase: 'prepare', fromStorage: true }));
+    if (image) { extra.cacheImage = image.ptr; extra.cacheImageSize = image.size; }
+  }
+  ms.storage = performance.now() - t0;
+  const owner = { adopted: false };
+  let streamed;
   try {
+    streamed = await streamSource(msg.source, (p) => post({ type: 'progress', phase: 'download', ...p }), { ...extra, owner });
+  } catch (e) {
+    if (extra.cacheImage && !owner.adopted) M._free(extra.cacheImage); // failed before a loader took it
+    throw e;
+  }
+  const { feeder, size, cached, store } = streamed;
+  ms.download = performance.now() - t0 - ms.storage;
+  post({ type: 'progress', loaded: size, total: size, cached, phase: 'prepare' });
+  let stats;
+  let packed = null;
+  try {
+    const t1 = performance.now();
     model = check(feeder.finish(), 'load');
     stats = feeder.stats;
+    ms.finish = performance.now() - t1;
+    if (pc) packed = await afterLoad(pc, feeder.loader, heapU8);
+    ms.store = performance.now() - t1 - ms.finish;
   } finally { feeder.dispose(); }
   const stored = store ? await store : false;
-  return { info: model.info(), languages: M.languages(), size, cache: { hit: !!cached, stored },
-    memory: { heapBytes: heapU8().length, streamPeakBufferedBytes: stats ? stats.peakBufferedBytes : 0 } };
+  const readyMs = performance.now() - t0;
+  post({ type: 'progress', loaded: size, total: size, cached, phase: 'ready' });
+  return { info: model.info(), languages: M.languages(), size, cache: { hit: !!cached, stored, packed },
+    memory: { heapBytes: heapU8().length, streamPeakBufferedBytes: stats ? stats.peakBufferedBytes : 0 },
+    loadMs: readyMs, loadTimings: ms };
 }
 
 // ---- inference -----------------------------------------------------------------------------
@@ -266,7 +318,7 @@ async function load(msg) {
 function embed(image, plan) {
   const bytes = new Uint8Array(image.data);
   if (bytes.byteLength === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
-  const ptr = M._malloc(bytes.byteLength);
+  const ptr = M._malloc(bytes.byteLength) >>> 0; // unsigned: the heap may be above 2 GiB
   if (!ptr) throw new MBlipError(`cannot allocate ${bytes.byteLength} bytes for the image`, 'OutOfMemory');
   try {
     heapU8().set(bytes, ptr);
@@ -332,4 +384,5 @@ if (IS_NODE) {
   post = (m, t) => self.postMessage(m, t);
   self.onmessage = (e) => onMessage(e.data);
 }
+setWarningSink((message) => post({ type: 'warning', message }));
 post({ type: 'started' });

@@ -25,7 +25,7 @@ test('loads from Uint8Array, ArrayBuffer, Blob, file path and URL with progress'
     for (const src of [bytes, bytes.buffer.slice(0), new Blob([bytes]), file, `${srv.url}m.gguf`]) {
       const seen = [];
       const m = await MBlip.load(src, { moduleUrl, onProgress: (p) => seen.push(p) });
-      const reads = seen.filter((p) => p.phase === 'read');
+      const reads = seen.filter((p) => p.phase === 'download');
       assert.ok(reads.length >= 1, 'progress events');
       assert.equal(reads.at(-1).loaded, bytes.length);
       assert.equal(reads.at(-1).total, bytes.length);

@@ -1,7 +1,9 @@
 // The packed-weights cache as frontends see it: where it lives, what it holds, how to clear it.
 // (Its format and the provider XNNPACK packs into are internal: core/src/kernels/weight_cache.h.)
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,5 +25,33 @@ struct WeightCacheFile {
 std::vector<WeightCacheFile> list_weight_cache(const std::string& dir);
 // Removes the cache files (and stale temporaries) in `dir`; returns how many were removed.
 Result<int> clear_weight_cache(const std::string& dir);
+
+// ---- in-memory cache (browsers and Node: the image lives in the page's own storage) ----
+// The store is opaque here; LoadOptions::memory_weight_cache takes it.
+class PackedWeightStore;
+
+// A store for one streamed load. `image` (malloc()ed, 64-byte aligned; adopted, also on failure)
+// is a cache image read back from storage, or nullptr for a first load; it is checked against
+// the model once the model's header is known, and refused (rejected()) rather than trusted.
+std::shared_ptr<PackedWeightStore> make_memory_weight_cache(uint8_t* image, size_t bytes, const std::string& label);
+
+struct MemoryWeightCacheState {
+  bool warm = false;      // the weights came from the image
+  std::string rejected;   // why the image was refused ("" = accepted or none)
+  uint64_t hits = 0;      // operators served from the image
+  uint64_t packed = 0;    // operators this load packed
+};
+MemoryWeightCacheState memory_weight_cache_state(const PackedWeightStore& store);
+
+// One piece of an image to store: `size` bytes at `data` belong at file offset `offset`.
+struct WeightCachePart {
+  uint64_t offset = 0;
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+};
+// After a load that packed: the image as parts (header + index in `meta`, which must outlive the
+// parts; entries in place, no copy) and its total size. False when there is nothing to store.
+bool export_memory_weight_cache(const PackedWeightStore& store, std::string* meta,
+                                std::vector<WeightCachePart>* parts, uint64_t* total);
 
 }  // namespace mblip

@@ -14,6 +14,7 @@
 #include "mblip/status.h"
 
 namespace mblip {
+class PackedWeightStore;  // opaque; made by make_memory_weight_cache() (mblip/cache.h)
 // The public types live in an inline namespace: their link names (mblip::api::...) cannot clash
 // with internal types of the same short name (model/mblip_model.h LoadOptions, image/image.h
 // DecodeOptions). User code writes mblip::LoadOptions as usual.
@@ -38,6 +39,9 @@ struct LoadOptions {
   // Its folder: "" = $MBLIP_CACHE_DIR, else $XDG_CACHE_HOME/mblip/packed, else
   // ~/.cache/mblip/packed.
   std::string weight_cache_dir;
+  // Streamed loads (ModelStreamLoader; the wasm package): an in-memory packed-weights cache the
+  // caller keeps in its own storage (make_memory_weight_cache, mblip/cache.h). nullptr: none.
+  std::shared_ptr<PackedWeightStore> memory_weight_cache;
   // Called during the load with the fraction of the weights done (0..1, last call 1).
   std::function<void(double)> on_progress;
 };
@@ -318,7 +322,10 @@ class ModelFile {
 
 enum class PixelFormat { kRGB, kRGBA };
 
-// Per-thread scratch (activations, KV cache, thread pool). Use one Session per thread.
+// Per-call state, one per thread: its thread pool, the kernels' operator instances and scratch,
+// and activation buffers for every stage (sized from the config when the Session is made; the
+// decoder's KV cache and cross-attention K/V are kept and reused across generations). Sessions
+// of one Model share its weights read-only and run in parallel; use each from one thread at a time.
 class Session {
  public:
   ~Session();

@@ -23,4 +23,26 @@ std::vector<WeightCacheFile> list_weight_cache(const std::string& dir) {
 
 Result<int> clear_weight_cache(const std::string& dir) { return clear_packed_cache(dir); }
 
+std::shared_ptr<PackedWeightStore> make_memory_weight_cache(uint8_t* image, size_t bytes, const std::string& label) {
+  return PackedWeightStore::in_memory(image, bytes, label);
+}
+
+MemoryWeightCacheState memory_weight_cache_state(const PackedWeightStore& store) {
+  MemoryWeightCacheState s;
+  s.warm = store.warm();
+  s.rejected = store.rejected();
+  s.hits = store.hits();
+  s.packed = store.packed();
+  return s;
+}
+
+bool export_memory_weight_cache(const PackedWeightStore& store, std::string* meta,
+                                std::vector<WeightCachePart>* parts, uint64_t* total) {
+  std::vector<PackedWeightStore::ImagePart> inner;
+  if (!store.export_image(meta, &inner, total)) return false;
+  parts->clear();
+  for (const auto& p : inner) parts->push_back(WeightCachePart{p.offset, p.data, p.size});
+  return true;
+}
+
 }  // namespace mblip

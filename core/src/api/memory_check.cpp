@@ -3,6 +3,8 @@
 #include "api/memory_check.h"
 
 #include "mblip/mblip.h"
+#include "kernels/thread_pool.h"
+#include "model/activations.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -17,21 +19,10 @@
 namespace mblip {
 
 uint64_t estimate_working_bytes(const ModelConfig& c) {
-  const uint64_t f = 4;  // float32 activations everywhere
-  const uint64_t beams = 5, new_tokens = 50 + 1, prompt = 64;
-  const auto& v = c.vision;
-  const uint64_t n = static_cast<uint64_t>(std::max<int64_t>(v.num_positions(), 1));
-  const uint64_t vision = f * n * (6 * v.hidden_size + v.intermediate_size) + f * v.num_heads * n * n;
-  const auto& q = c.qformer;
-  const uint64_t nq = static_cast<uint64_t>(c.num_query_tokens);
-  const uint64_t qformer = f * nq * (6 * q.hidden_size + q.intermediate_size) + f * q.num_heads * nq * n;
-  const auto& t = c.text;
-  const uint64_t len = nq + prompt, inner = static_cast<uint64_t>(t.num_heads * t.d_kv);
-  const uint64_t encoder = f * len * (4 * t.d_model + 3 * inner + 2 * t.d_ff) + f * t.num_heads * len * len;
-  const uint64_t cross_kv = f * t.num_decoder_layers * 2 * beams * len * inner;
-  const uint64_t self_kv = f * t.num_decoder_layers * 2 * beams * new_tokens * inner;
-  const uint64_t decoder = f * beams * (4 * t.d_model + 3 * inner + 2 * t.d_ff) + 2 * f * beams * t.vocab_size;
-  return vision + qformer + encoder + cross_kv + self_kv + decoder + (64ull << 20);
+  // The buffers a Session reserves (model/activations.cpp, the one plan of every stage's
+  // activations) plus the decoder's per-generation state, at the authors' caption setting.
+  const ThreadPool one(1);  // attention scratch for one worker (no threads are started)
+  return Activations::bytes(c, ActivationLimits{}, one) + (64ull << 20);
 }
 
 uint64_t available_memory_bytes() {
@@ -57,7 +48,7 @@ uint64_t available_memory_bytes() {
 
 namespace {
 std::string mb(uint64_t b) { return std::to_string((b + (1u << 19)) >> 20) + " MB"; }
-std::string gib(uint64_t b) {
+[[maybe_unused]] std::string gib(uint64_t b) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "%.2f GiB (%llu bytes)", static_cast<double>(b) / 1073741824.0,
                 static_cast<unsigned long long>(b));

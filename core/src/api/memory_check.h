@@ -9,7 +9,8 @@
 namespace mblip {
 
 // Activations, KV caches and logits of one Session at the authors' caption setting (beam 5,
-// 50 new tokens, a 64-token prompt), plus a fixed 64 MB for stacks, tokenizer and allocator.
+// 50 new tokens, a 64-token prompt: Activations::bytes, model/activations.h), plus a fixed
+// 64 MB for stacks, tokenizer and allocator.
 uint64_t estimate_working_bytes(const ModelConfig& c);
 
 // Native: /proc/meminfo MemAvailable (else sysconf free pages); wasm: the heap maximum

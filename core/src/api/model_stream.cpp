@@ -3,6 +3,7 @@
 // are then assembled in one buffer, handed to the MBlipModelBuilder (which packs and frees them).
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "api/pipeline.h"
 #include "io/gguf.h"
+#include "kernels/weight_cache.h"
 
 namespace mblip {
 
@@ -38,6 +40,10 @@ struct ModelStreamLoader::Impl {
   std::unique_ptr<uint8_t[]> cur;            // its bytes (when some request wants it)
   bool cur_wanted = false, cur_started = false;
   uint64_t peak = 0;
+  // Packed-weights cache (opts.memory_weight_cache): bound to the model's key once the bytes
+  // before the tensor data (header, tensor table, padding) have all been hashed.
+  uint64_t header_hash = 1469598103934665603ull;
+  bool store_bound = false;
 
   Status fail(Status s) {
     error = s;
@@ -74,6 +80,18 @@ struct ModelStreamLoader::Impl {
 
   // Data bytes [off, off + n) of the file (absolute offsets; header and padding are skipped).
   Status feed(const uint8_t* p, size_t n, uint64_t off) {
+    if (opts.memory_weight_cache && !store_bound) {
+      const uint64_t d = file->data_offset();
+      if (off < d) header_hash = hash_bytes(p, static_cast<size_t>(std::min<uint64_t>(n, d - off)), header_hash);
+      if (off + n >= d) {
+        char h[17];
+        std::snprintf(h, sizeof h, "%016llx", static_cast<unsigned long long>(header_hash));
+        opts.memory_weight_cache->bind(std::string("stream=") + h + ";bytes=" + std::to_string(total) + ";" +
+                                       packed_cache_environment_key());
+        store_bound = true;
+      }
+    }
+    WeightStoreScope scope(opts.memory_weight_cache);  // builds run on this thread in wasm
     while (n > 0 && next < order.size()) {
       const GgufTensorInfo& t = *order[next];
       const uint64_t start = file->data_offset() + t.offset, end = start + t.view.nbytes;
@@ -156,6 +174,10 @@ struct ModelStreamLoader::Impl {
     auto model = finish_load(prep, opts);
     file.reset();
     if (!model.ok()) return fail(model.status());
+    if (opts.memory_weight_cache) {  // before any operator runs
+      Status s = opts.memory_weight_cache->finalize();
+      if (!s.ok()) return fail(s);
+    }
     return model;
   }
 };

@@ -7,6 +7,7 @@
 
 #include "image/image.h"
 #include "kernels/thread_pool.h"
+#include "model/activations.h"
 #include "model/mblip_model.h"
 #include "tokenizer/tokenizer.h"
 #include "mblip/mblip.h"
@@ -40,12 +41,19 @@ Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& o
 // held whole in the heap).
 Result<std::shared_ptr<Model>> load_file_streaming(const std::string& path, const LoadOptions& opts);
 
+// What a Session holds: its execution context (thread pool + the kernels' per-call state:
+// XNNPACK operator instances, activation-quantization scratch) and its activation buffers,
+// sized from the config here; the weights are the Model's, shared read-only.
 struct Session::Impl {
   std::shared_ptr<const Model> owner;  // keeps the weights alive
   const Model::Impl& m;
   ThreadPool pool;
+  Activations act;
+  Status act_status;  // reserve() failing (out of memory) is reported by the first stage
   Impl(std::shared_ptr<const Model> o, int threads)
-      : owner(std::move(o)), m(owner->impl()), pool(threads) {}
+      : owner(std::move(o)), m(owner->impl()), pool(threads) {
+    act_status = act.reserve(m.model->config(), ActivationLimits{}, pool);
+  }
 };
 
 }  // namespace mblip

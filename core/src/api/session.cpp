@@ -35,21 +35,23 @@ Result<ImageEmbedding> Session::embed_pixel_values(const PixelValues& pv) {
   if (pv.height != s || pv.width != s || pv.data.size() != static_cast<size_t>(3 * s * s))
     return invalid_argument("pixel values must be (1, 3, " + std::to_string(s) + ", " + std::to_string(s) +
                             "), got (1, 3, " + std::to_string(pv.height) + ", " + std::to_string(pv.width) + ")");
+  MBLIP_RETURN_IF_ERROR(impl_->act_status);
+  Activations& act = impl_->act;
   ImageEmbedding e;
-  std::vector<float> vis, q;
+  const float* vis = nullptr;
+  const float* q = nullptr;
   auto t0 = Clock::now();
-  MBLIP_RETURN_IF_ERROR(model.vision(pv.data.data(), vis, impl_->pool));
+  MBLIP_RETURN_IF_ERROR(model.vision(pv.data.data(), act, &vis, impl_->pool));
   e.timings_ms.emplace_back("vision", ms_since(t0));
   t0 = Clock::now();
-  MBLIP_RETURN_IF_ERROR(model.qformer(vis.data(), q, impl_->pool));
+  MBLIP_RETURN_IF_ERROR(model.qformer(vis, act, &q, impl_->pool));
   e.timings_ms.emplace_back("qformer", ms_since(t0));
   t0 = Clock::now();
-  MBLIP_RETURN_IF_ERROR(model.project(q.data(), e.data, impl_->pool));
-  e.timings_ms.emplace_back("projection", ms_since(t0));
   e.num_queries = cfg.num_query_tokens;
   e.dim = cfg.text.d_model;
-  if (e.data.size() != static_cast<size_t>(e.num_queries * e.dim))
-    return internal_error("projection returned " + std::to_string(e.data.size()) + " floats");
+  e.data.resize(static_cast<size_t>(e.num_queries * e.dim));  // the result (not an activation)
+  MBLIP_RETURN_IF_ERROR(model.project(q, e.data.data(), impl_->pool));
+  e.timings_ms.emplace_back("projection", ms_since(t0));
   return e;
 }
 
@@ -127,15 +129,21 @@ Result<GenerateResult> Session::generate(const ImageEmbedding& image, const std:
 
   // [projected queries ; prompt embeddings] -> T5 encoder
   t0 = Clock::now();
-  std::vector<float> embeds, mask01, enc;
+  MBLIP_RETURN_IF_ERROR(impl_->act_status);
+  Activations& act = impl_->act;
+  std::vector<float>& embeds = act.e_embeds;  // assign() below reuses their capacity
+  std::vector<float>& mask01 = act.e_mask01;
   MBLIP_RETURN_IF_ERROR(model.build_encoder_input(image.data, res.prompt_tokens, {}, embeds, mask01));
-  MBLIP_RETURN_IF_ERROR(model.encode_text(embeds, mask01, enc, impl_->pool));
+  const size_t len = mask01.size();
+  const float* enc = nullptr;
+  MBLIP_RETURN_IF_ERROR(model.encode_text(embeds.data(), len, mask01.data(), act, &enc, impl_->pool));
   res.timings_ms.emplace_back("encoder", ms_since(t0));
 
   // decoder + search
   t0 = Clock::now();
-  MBLIP_ASSIGN_OR_RETURN(auto decoder, model.new_decoder(enc, mask01, impl_->pool,
-                                                         static_cast<size_t>(opts.max_new_tokens) + 1));
+  MBLIP_ASSIGN_OR_RETURN(T5DecoderSession * decoder,
+                         model.decoder_for(enc, len, mask01.data(), act, impl_->pool,
+                                           static_cast<size_t>(opts.max_new_tokens) + 1));
   StreamDecoder stream(*m.tokenizer);
   std::string streamed;
   GenerateHooks hooks;

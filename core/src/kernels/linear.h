@@ -1,6 +1,7 @@
 // The kernel interface for linear layers: y[m, n] = x[m, k] . W[n, k]^T (+ bias[n]).
-// A LinearKernel is created once per weight at load time (XNNPACK packs the weights then);
-// the weight type (f32/f16/q8_0/q4_0) picks the implementation. Model code never sees ISAs.
+// A LinearKernel is created once per weight at load time (XNNPACK packs the weights then) and is
+// read-only afterwards: per-call state lives in the caller's ThreadPool (a Session's context).
+// The weight type (f32/f16/q8_0/q4_0) picks the implementation. Model code never sees ISAs.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +21,9 @@ class LinearKernel {
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   // x: m rows of in_features floats (row stride in_features); y: m rows of out_features.
-  // An error (a backend failure) leaves y unspecified.
+  // An error (a backend failure) leaves y unspecified. Any state kept between calls (operator
+  // instances, scratch) belongs to `pool` (ThreadPool::find_state / scratch), so one kernel
+  // serves several contexts in parallel; one context serves one caller at a time.
   virtual Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const = 0;
   // Human-readable description of the path ("xnnpack qd8-f32-qc8w", "ref f32", ...).
   virtual std::string describe() const = 0;

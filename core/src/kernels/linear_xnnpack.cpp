@@ -8,19 +8,25 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <mutex>
+#include <new>
+#include <string>
 #include <vector>
 
 #include "io/quant.h"
 #include "kernels/linear_impl.h"
 #include "kernels/linear_xnnpack.h"
+#include "kernels/linear_xnnpack_slice.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight_cache.h"
 
 namespace mblip {
 namespace {
+
+using xnn_detail::kDummyBytes;
+using xnn_detail::SliceWeights;
 
 enum class Path { kF32, kQc8w, kQb4w, kQc4w };
 constexpr size_t kQBlock = 32;  // Q8_0 / Q4_0 block size (elements)
@@ -128,82 +134,147 @@ inline void repack_q4_block(const uint8_t* src, int sign, uint8_t* dst) {
 #endif
 }
 
+// What every context's operators share: the packed weights (slices) and what is needed to
+// create an operator on them. Read-only once the kernel is made.
+struct XnnWeights {
+  Path path = Path::kF32;
+  std::string name;
+  DType type = DType::F32;
+  size_t n = 0, k = 0;
+  bool bias = false;
+  std::shared_ptr<PackedWeightStore> store;  // holds the packed weights (when cached)
+  std::vector<std::unique_ptr<SliceWeights>> slices;
+};
+
+Status create_slice_with(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
+                         xnn_weights_cache_t wc, bool dummy, xnn_operator_t* op);
+
+// One context's operators for a kernel: their reshape state and the rows it was made for.
+struct XnnState final : KernelState {
+  std::shared_ptr<const XnnWeights> w;  // keeps the packed weights (and the state's key) alive
+  std::vector<xnn_operator_t> ops;      // one per slice
+  xnn_operator_t convert = nullptr;     // f32 -> qd8 activations
+  size_t rows = 0;                      // rows the operators are reshaped for (0: none)
+  bool always_reshape = false;          // MBLIP_XNN_RESHAPE=always (before/after timings)
+  ~XnnState() override {
+    for (xnn_operator_t op : ops)
+      if (op) xnn_delete_operator(op);
+    if (convert) xnn_delete_operator(convert);
+  }
+};
+
+Status xnn_error(const std::string& name, const char* what, xnn_status st) {
+  return internal_error("XNNPACK " + std::string(what) + " failed for '" + name + "' (xnn_status " +
+                        std::to_string(static_cast<int>(st)) + ")");
+}
+
+// A context's operators for `w`, on the shared packed weights (no weight bytes are read).
+Result<std::unique_ptr<XnnState>> make_state(const std::shared_ptr<const XnnWeights>& w) {
+  auto st = std::make_unique<XnnState>();
+  st->w = w;
+  const char* e = std::getenv("MBLIP_XNN_RESHAPE");  // developer switch, read per context
+  st->always_reshape = e && !std::strcmp(e, "always");
+  TensorView view;  // shape and type only: the data is never read on a cache hit
+  view.name = w->name;
+  view.type = w->type;
+  view.shape = {static_cast<int64_t>(w->n), static_cast<int64_t>(w->k)};
+  const float* bias = w->bias ? reinterpret_cast<const float*>(kDummyBytes) : nullptr;
+  for (const auto& sw : w->slices) {
+    xnn_operator_t op = nullptr;
+    MBLIP_RETURN_IF_ERROR(create_slice_with(view, bias, w->path, sw->n0(), sw->rows(), sw->provider(), true, &op));
+    st->ops.push_back(op);
+  }
+  if (w->path != Path::kF32) {
+    const xnn_status s = xnn_create_convert_nc_f32_qd8(0, &st->convert);
+    if (s != xnn_status_success) return xnn_error(w->name, "create_convert_nc_f32_qd8", s);
+  }
+  return Result<std::unique_ptr<XnnState>>(std::move(st));
+}
+
+// Scratch slots of the calling context (ThreadPool::scratch).
+enum ScratchSlot { kSlotQuantized = 0, kSlotQuantParams = 1, kSlotPaddedOut = 2 };
+
 class XnnpackLinear final : public LinearKernel {
  public:
-  XnnpackLinear(Path path, int64_t out, int64_t in) : path_(path) {
-    out_ = out;
-    in_ = in;
-  }
-  ~XnnpackLinear() override {
-    for (auto& s : slices_) xnn_delete_operator(s.op);
-    if (convert_) xnn_delete_operator(convert_);
+  explicit XnnpackLinear(std::shared_ptr<const XnnWeights> w) : w_(std::move(w)) {
+    out_ = static_cast<int64_t>(w_->n);
+    in_ = static_cast<int64_t>(w_->k);
   }
 
+  // Stateless: the operators (and their reshape state) and the scratch belong to the calling
+  // context `pool` (one per Session), created on its first call; the weights are shared.
   Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
     if (m == 0) return Status::Ok();
-    const size_t k = static_cast<size_t>(in_), n = static_cast<size_t>(out_);
-    // Scratch: one set per calling thread, grown to the largest size seen and then reused, so
-    // steady-state calls (every decode step) do not allocate. `yp` takes the padded output of
-    // the calls that pads() selects.
-    thread_local std::vector<int8_t> xq;
-    thread_local std::vector<xnn_quantization_params> qp;
-    thread_local std::vector<float> yp;
+    auto* st = static_cast<XnnState*>(pool.find_state(w_.get()));
+    if (!st) {
+      auto made = make_state(w_);
+      if (!made.ok()) return made.status();
+      st = static_cast<XnnState*>(pool.put_state(w_.get(), std::move(made).value()));
+    }
+    const size_t k = w_->k, n = w_->n;
     const bool pad = pads(m);
     const size_t rows = pad ? m + 1 : m;
-    if (path_ != Path::kF32) {
-      if (xq.size() < rows * k + XNN_EXTRA_BYTES) xq.resize(rows * k + XNN_EXTRA_BYTES);
-      if (qp.size() < rows + XNN_EXTRA_QUANTIZATION_PARAMS) qp.resize(rows + XNN_EXTRA_QUANTIZATION_PARAMS);
-      if (pad && yp.size() < rows * n) yp.resize(rows * n);
+    int8_t* xq = nullptr;
+    xnn_quantization_params* qp = nullptr;
+    float* yp = nullptr;
+    if (w_->path != Path::kF32) {
+      xq = static_cast<int8_t*>(pool.scratch(kSlotQuantized, rows * k + XNN_EXTRA_BYTES));
+      qp = static_cast<xnn_quantization_params*>(
+          pool.scratch(kSlotQuantParams, (rows + XNN_EXTRA_QUANTIZATION_PARAMS) * sizeof(xnn_quantization_params)));
+      if (pad) yp = static_cast<float*>(pool.scratch(kSlotPaddedOut, rows * n * sizeof(float)));
+      if (!xq || !qp || (pad && !yp)) return out_of_memory_error(m);
     }
-    std::lock_guard<std::mutex> lock(mu_);  // operators hold reshape/setup state
-    const char* failed = run(x, m, pad ? yp.data() : y, pool.handle(), xq.data(), qp.data());
+    const char* failed = run(*st, x, m, pad ? yp : y, pool.handle(), xq, qp);
     // Only reachable on an XNNPACK bug or allocation failure.
-    if (failed)
-      return internal_error(std::string("XNNPACK ") + failed + " failed (" + path_name(path_) + ", " +
+    if (failed) {
+      st->rows = 0;  // reshape again next time
+      return internal_error(std::string("XNNPACK ") + failed + " failed (" + path_name(w_->path) + ", " +
                             std::to_string(m) + " x " + std::to_string(in_) + " -> " + std::to_string(out_) + ")");
-    if (pad) std::memcpy(y, yp.data(), m * n * sizeof(float));
+    }
+    if (pad) std::memcpy(y, yp, m * n * sizeof(float));
     return Status::Ok();
   }
 
   std::string describe() const override {
-    return std::string("xnnpack ") + path_name(path_) + " (" + std::to_string(slices_.size()) + " slice" +
-           (slices_.size() == 1 ? "" : "s") + ")";
+    const size_t ns = w_->slices.size();
+    return std::string("xnnpack ") + path_name(w_->path) + " (" + std::to_string(ns) + " slice" + (ns == 1 ? "" : "s") +
+           ")";
   }
-  size_t memory_bytes() const override { return bytes_; }
-
-  // Adds an operator computing output rows [n0, n0 + op's rows).
-  void add_slice(xnn_operator_t op, size_t n0) { slices_.push_back({op, n0}); }
-  void set_convert(xnn_operator_t op) { convert_ = op; }
-  void set_bytes(size_t b) { bytes_ = b; }
-  void set_store(std::shared_ptr<PackedWeightStore> s) { store_ = std::move(s); }
+  size_t memory_bytes() const override { return w_->n * packed_row_bytes(w_->path, w_->k); }
 
  private:
-  struct Slice {
-    xnn_operator_t op;
-    size_t n0;
-  };
+  Status out_of_memory_error(size_t m) const {
+    return internal_error("out of memory for the activation scratch of '" + w_->name + "' (" + std::to_string(m) +
+                          " rows)");
+  }
 
   // XNNPACK 4ea82e5 bug: for m > 1, qd8-f32-qb4w writes a wrong LAST row (errors of ~5% of the
   // row's range, seen with the AVX512-VNNI-GFNI kernel; the other rows and m = 1 are right).
   // Those calls run one padding row more (a copy of the last) into a scratch output and drop it:
   // no extra pass over the weights, one m x n copy.
-  bool pads(size_t m) const { return path_ == Path::kQb4w && m > 1; }
+  bool pads(size_t m) const { return w_->path == Path::kQb4w && m > 1; }
 
-  // Returns nullptr on success, else the name of the step that failed.
-  const char* run(const float* x, size_t m, float* y, pthreadpool_t tp, int8_t* xq, xnn_quantization_params* qp) const {
-    const size_t k = static_cast<size_t>(in_);
-    if (path_ == Path::kF32) {
-      for (const auto& s : slices_) {
-        if (xnn_reshape_fully_connected_nc_f32(s.op, m, tp) != xnn_status_success) return "reshape";
-        if (xnn_setup_fully_connected_nc_f32(s.op, x, y + s.n0) != xnn_status_success) return "setup";
-        if (xnn_run_operator(s.op, tp) != xnn_status_success) return "run";
+  // Returns nullptr on success, else the name of the step that failed. Reshapes only when the
+  // row count changed since the last call in this context (setup binds the pointers each call).
+  const char* run(XnnState& st, const float* x, size_t m, float* y, pthreadpool_t tp, int8_t* xq,
+                  xnn_quantization_params* qp) const {
+    const size_t k = w_->k;
+    const bool reshape = st.always_reshape || st.rows != m;
+    st.rows = m;
+    const auto& sl = w_->slices;
+    if (w_->path == Path::kF32) {
+      for (size_t i = 0; i < sl.size(); ++i) {
+        if (reshape && xnn_reshape_fully_connected_nc_f32(st.ops[i], m, tp) != xnn_status_success) return "reshape";
+        if (xnn_setup_fully_connected_nc_f32(st.ops[i], x, y + sl[i]->n0()) != xnn_status_success) return "setup";
+        if (xnn_run_operator(st.ops[i], tp) != xnn_status_success) return "run";
       }
       return nullptr;
     }
     // Dynamic per-row int8 quantization of the activations (asymmetric, zero point per row).
-    if (xnn_reshape_convert_nc_f32_qd8(convert_, m, k, k, k, tp) != xnn_status_success) return "convert reshape";
-    if (xnn_setup_convert_nc_f32_qd8(convert_, x, xq, qp) != xnn_status_success) return "convert setup";
-    if (xnn_run_operator(convert_, tp) != xnn_status_success) return "convert run";
+    if (reshape && xnn_reshape_convert_nc_f32_qd8(st.convert, m, k, k, k, tp) != xnn_status_success)
+      return "convert reshape";
+    if (xnn_setup_convert_nc_f32_qd8(st.convert, x, xq, qp) != xnn_status_success) return "convert setup";
+    if (xnn_run_operator(st.convert, tp) != xnn_status_success) return "convert run";
     // Padding row (see pads()): a copy of the last quantized row; y has room for it.
     size_t mm = m;
     if (pads(m)) {
@@ -211,73 +282,64 @@ class XnnpackLinear final : public LinearKernel {
       qp[m] = qp[m - 1];
       mm = m + 1;
     }
-    for (const auto& s : slices_) {
-      xnn_status st = xnn_status_success;
-      switch (path_) {
+    for (size_t i = 0; i < sl.size(); ++i) {
+      xnn_operator_t op = st.ops[i];
+      float* yo = y + sl[i]->n0();
+      xnn_status s = xnn_status_success;
+      switch (w_->path) {
         case Path::kQc8w:
-          st = xnn_reshape_fully_connected_nc_qd8_f32_qc8w(s.op, m, tp);
-          if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qc8w(s.op, xq, y + s.n0, qp);
+          if (reshape) s = xnn_reshape_fully_connected_nc_qd8_f32_qc8w(op, m, tp);
+          if (s == xnn_status_success) s = xnn_setup_fully_connected_nc_qd8_f32_qc8w(op, xq, yo, qp);
           break;
         case Path::kQb4w:
-          st = xnn_reshape_fully_connected_nc_qd8_f32_qb4w(s.op, mm, tp);
-          if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qb4w(s.op, xq, y + s.n0, qp);
+          if (reshape) s = xnn_reshape_fully_connected_nc_qd8_f32_qb4w(op, mm, tp);
+          if (s == xnn_status_success) s = xnn_setup_fully_connected_nc_qd8_f32_qb4w(op, xq, yo, qp);
           break;
         case Path::kQc4w:
-          st = xnn_reshape_fully_connected_nc_qd8_f32_qc4w(s.op, m, tp);
-          if (st == xnn_status_success) st = xnn_setup_fully_connected_nc_qd8_f32_qc4w(s.op, xq, y + s.n0, qp);
+          if (reshape) s = xnn_reshape_fully_connected_nc_qd8_f32_qc4w(op, m, tp);
+          if (s == xnn_status_success) s = xnn_setup_fully_connected_nc_qd8_f32_qc4w(op, xq, yo, qp);
           break;
         case Path::kF32: break;
       }
-      if (st != xnn_status_success) return "reshape/setup";
-      if (xnn_run_operator(s.op, tp) != xnn_status_success) return "run";
+      if (s != xnn_status_success) return "reshape/setup";
+      if (xnn_run_operator(op, tp) != xnn_status_success) return "run";
     }
     return nullptr;
   }
 
-  Path path_;
-  std::shared_ptr<PackedWeightStore> store_;  // holds the packed weights (when cached): outlives the ops
-  std::vector<Slice> slices_;
-  xnn_operator_t convert_ = nullptr;
-  size_t bytes_ = 0;
-  mutable std::mutex mu_;
+  std::shared_ptr<const XnnWeights> w_;
 };
-
-Status xnn_error(const TensorView& w, const char* what, xnn_status st) {
-  return internal_error("XNNPACK " + std::string(what) + " failed for '" + w.name + "' (xnn_status " +
-                        std::to_string(static_cast<int>(st)) + ")");
-}
 
 // Creates the operator for weight rows [n0, n0 + ns). Temporary buffers live only in here.
 // `wc`: the packed-weights cache (or nullptr). `dummy`: the cache holds this slice's packed
 // form, so the weight bytes are not read and nothing is requantized: valid-looking stand-ins
-// (scales 1) are passed instead; weight_cache.cpp reports if the look-up missed after all.
+// (scales 1, kDummyBytes) are passed instead; weight_cache.cpp reports if the look-up missed
+// after all (a context's SliceWeights never misses).
 Status create_slice_with(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
                          xnn_weights_cache_t wc, bool dummy, xnn_operator_t* op) {
   const size_t n = static_cast<size_t>(w.dim(0)), k = static_cast<size_t>(w.dim(1));
-  const float* b = bias ? bias + n0 : nullptr;
+  const float* b = bias ? (dummy ? reinterpret_cast<const float*>(kDummyBytes) : bias + n0) : nullptr;
   const float inf = std::numeric_limits<float>::infinity();
   xnn_status st = xnn_status_success;
   if (path == Path::kF32) {
-    const float* src = reinterpret_cast<const float*>(w.data) + n0 * k;
+    const float* src = dummy ? reinterpret_cast<const float*>(kDummyBytes) : reinterpret_cast<const float*>(w.data) + n0 * k;
     std::vector<float> tmp;
-    if (w.type == DType::F16 && dummy) {
-      src = reinterpret_cast<const float*>(w.data);  // not read (and in bounds for half the rows)
-    } else if (w.type == DType::F16) {
+    if (w.type == DType::F16 && !dummy) {
       tmp.resize(ns * k);
       dequantize_row(DType::F16, w.data + n0 * k * 2, tmp.data(), static_cast<int64_t>(ns * k));
       src = tmp.data();
     }
     st = xnn_create_fully_connected_nc_f32(k, ns, k, n, src, b, -inf, inf, 0, nullptr, wc, op);
-    return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_f32", st);
+    return st == xnn_status_success ? Status::Ok() : xnn_error(w.name, "create_fully_connected_nc_f32", st);
   }
   const size_t row_bytes = (k / kQBlock) * dtype_traits(w.type).block_bytes;
-  const uint8_t* rows = w.data + n0 * row_bytes;
+  const uint8_t* rows = dummy ? kDummyBytes : w.data + n0 * row_bytes;
   if (path == Path::kQc8w || path == Path::kQc4w) {
     const bool q8 = path == Path::kQc8w;
     const int qmax = q8 ? 127 : 7;
     std::vector<float> scale(ns, 1.f);
     std::vector<uint8_t> kernel(dummy ? 0 : q8 ? ns * k : ns * k / 2);
-    const void* kptr = dummy ? static_cast<const void*>(rows) : kernel.data();  // rows: in bounds, unread
+    const void* kptr = dummy ? static_cast<const void*>(rows) : kernel.data();  // rows: unread
     std::vector<float> deq(dummy ? 0 : k);
     for (size_t r = 0; r < (dummy ? 0 : ns); ++r) {
       dequantize_row(w.type, rows + r * row_bytes, deq.data(), static_cast<int64_t>(k));
@@ -301,7 +363,7 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
       st = xnn_create_fully_connected_nc_qd8_f32_qc4w(k, ns, k, n, 8, scale.data(), kptr, b, -inf, inf, 0, nullptr,
                                                        wc, op);
     }
-    return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_qd8", st);
+    return st == xnn_status_success ? Status::Ok() : xnn_error(w.name, "create_fully_connected_nc_qd8", st);
   }
   // Q4_0 -> qb4w: x = d*(q-8) per block. XNNPACK wants a positive bf16 scale and zero point 8:
   // d > 0 keeps q; d < 0 uses |d| and 16-q (q = 0, the block's extreme value, clamps to 15).
@@ -323,14 +385,16 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
   }
   st = xnn_create_fully_connected_nc_qd8_f32_qb4w(k, ns, k, n, kQBlock, 8, scale.data(), kptr, b, -inf, inf, 0,
                                                    nullptr, wc, op);
-  return st == xnn_status_success ? Status::Ok() : xnn_error(w, "create_fully_connected_nc_qd8_f32_qb4w", st);
+  return st == xnn_status_success ? Status::Ok() : xnn_error(w.name, "create_fully_connected_nc_qd8_f32_qb4w", st);
 }
 
-// Creates one slice's operator, from the packed-weights cache when it has the slice.
-Status create_slice(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
-                    PackedWeightStore* store, xnn_operator_t* op) {
-  if (!store) return create_slice_with(w, bias, path, n0, ns, nullptr, false, op);
-  auto* wc = static_cast<xnn_weights_cache_t>(store->provider());
+// Packs one slice (recorded by `sw`, which forwards to the store when there is one), from the
+// packed-weights cache when it has the slice. The operator made here is only the packing step.
+Status create_slice(const TensorView& w, const float* bias, Path path, SliceWeights& sw, PackedWeightStore* store,
+                    xnn_operator_t* op) {
+  const size_t n0 = sw.n0(), ns = sw.rows();
+  xnn_weights_cache_t wc = sw.provider();
+  if (!store) return create_slice_with(w, bias, path, n0, ns, wc, false, op);
   const std::string entry = w.name + "|" + path_name(path) + "|" + std::to_string(n0) + "+" + std::to_string(ns) +
                             "x" + std::to_string(w.dim(1));
   if (store->has(entry)) {
@@ -363,30 +427,31 @@ Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView&
   const xnn_status init = xnn_initialize(nullptr);  // idempotent and thread-safe
   if (init != xnn_status_success) return unsupported("XNNPACK is not supported on this CPU");
 
-  const Path path = path_for(weight.type, opts.q4);
-  const size_t bytes_per_row = packed_row_bytes(path, k);
-  auto kernel = std::make_unique<XnnpackLinear>(path, weight.dim(0), weight.dim(1));
-  if (path != Path::kF32) {
-    xnn_operator_t cvt = nullptr;
-    const xnn_status st = xnn_create_convert_nc_f32_qd8(0, &cvt);
-    if (st != xnn_status_success) return xnn_error(weight, "create_convert_nc_f32_qd8", st);
-    kernel->set_convert(cvt);
-  }
+  auto w = std::make_shared<XnnWeights>();
+  w->path = path_for(weight.type, opts.q4);
+  w->name = weight.name;
+  w->type = weight.type;
+  w->n = n;
+  w->k = k;
+  w->bias = bias != nullptr;
   const float* b = bias ? reinterpret_cast<const float*>(bias->data) : nullptr;
   // Set by the model loader (api/model.cpp); the kernel keeps it alive (its packed weights).
-  std::shared_ptr<PackedWeightStore> store = WeightStoreScope::current();
-  kernel->set_store(store);
+  w->store = WeightStoreScope::current();
+  auto* base = w->store ? static_cast<xnn_weights_cache_t>(w->store->provider()) : nullptr;
   const size_t max_rows =
       std::max<size_t>(1, static_cast<size_t>(std::max<int64_t>(1, opts.max_slice_elems)) / k);
   const size_t slices = (n + max_rows - 1) / max_rows;
   const size_t rows_per = (n + slices - 1) / slices;  // balanced slices
   for (size_t n0 = 0; n0 < n; n0 += rows_per) {
+    w->slices.push_back(std::make_unique<SliceWeights>(base, n0, std::min(rows_per, n - n0)));
     xnn_operator_t op = nullptr;
-    MBLIP_RETURN_IF_ERROR(create_slice(weight, b, path, n0, std::min(rows_per, n - n0), store.get(), &op));
-    kernel->add_slice(op, n0);
+    Status s = create_slice(weight, b, w->path, *w->slices.back(), w->store.get(), &op);
+    if (op) xnn_delete_operator(op);  // the packed weights stay in the slice / the store
+    MBLIP_RETURN_IF_ERROR(s);
+    if (!w->slices.back()->finish_recording())
+      return internal_error("XNNPACK did not report packed weights for '" + weight.name + "'");
   }
-  kernel->set_bytes(n * bytes_per_row);
-  return std::unique_ptr<LinearKernel>(std::move(kernel));
+  return std::unique_ptr<LinearKernel>(std::make_unique<XnnpackLinear>(std::move(w)));
 }
 
 uint64_t estimate_linear_xnnpack_bytes(DType type, int64_t out, int64_t in) {

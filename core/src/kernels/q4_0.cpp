@@ -1,165 +1,31 @@
-// Q4_0 linear kernel: weight packing, the shared activation quantizer, the dispatch table of
-// per-ISA GEMM functions, and the LinearKernel that threads them over output channels.
+// The Q4_0 variant table (per-ISA micro-kernels on the shared block-int8 driver) and its factory.
 #include "kernels/q4_0.h"
 
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <string>
-
-#include "io/quant.h"
-#include "kernels/thread_pool.h"
-
 namespace mblip {
-namespace {
 
-constexpr size_t kRowsPerTask = 32;  // output channels per parallel task
-
-// Round half to even for |v| < 2^22 without libm: adding 1.5 * 2^23 forces rounding at the
-// integer position in IEEE float arithmetic (same result on every target; vectorizable).
-// Correct only without -ffast-math (the build never uses it: CMake sets no such flag).
-inline float round_even(float v) {
-  const float magic = 12582912.0f;
-  const float t = v + magic;
-  return t - magic;
-}
-
-bool cpu_has_avx2_fma_f16c() {
-#if defined(__x86_64__) && !defined(__EMSCRIPTEN__) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#else
-  return false;
-#endif
-}
-
-class Q4Linear final : public LinearKernel {
- public:
-  Q4Linear(Q4Packed w, std::vector<float> bias, const Q4Variant& v) : w_(std::move(w)), b_(std::move(bias)), v_(v) {
-    out_ = static_cast<int64_t>(w_.n);
-    in_ = static_cast<int64_t>(w_.k);
-  }
-
-  // Mirrors nn.Linear.forward (torch.nn.functional.linear) with Q4_0 weights.
-  Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
-    if (m == 0) return Status::Ok();
-    // Per calling thread, reused: quantize_acts_q8's assign() keeps the capacity, so steady-state
-    // calls (every decode step) do not allocate. Worker threads read the caller's copy through the
-    // reference `a` (naming the thread_local in the task would give each worker its own, empty one).
-    thread_local Q8Acts acts;
-    Q8Acts& a = acts;
-    quantize_acts_q8(x, m, w_.k, w_.nbp, a);
-    const size_t tasks = (w_.n + kRowsPerTask - 1) / kRowsPerTask;
-    const float* bias = b_.empty() ? nullptr : b_.data();
-    auto run = [&](size_t t) {
-      const size_t r0 = t * kRowsPerTask, r1 = std::min(w_.n, r0 + kRowsPerTask);
-      v_.fn(w_, a, r0, r1, y, w_.n, bias);
-    };
-    pool.parallel_for(tasks, run);
-    return Status::Ok();
-  }
-
-  std::string describe() const override { return std::string("own q4_0 ") + v_.name + " (q8 blocks of 32)"; }
-  size_t memory_bytes() const override {
-    return w_.qs.size() + w_.d.size() * sizeof(uint16_t) + b_.size() * sizeof(float);
-  }
-
- private:
-  Q4Packed w_;
-  std::vector<float> b_;
-  Q4Variant v_;
-};
-
-}  // namespace
-
-void quantize_acts_q8(const float* x, size_t m, size_t k, size_t nbp, Q8Acts& out) {
-  out.m = m;
-  out.nbp = nbp;
-  out.q.assign(m * nbp * kQ4Block, 0);
-  out.d.assign(m * nbp, 0.f);
-  out.s.assign(m * nbp, 0);
-  const size_t nb = k / kQ4Block;
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t b = 0; b < nb; ++b) {
-      const float* xb = x + i * k + b * kQ4Block;
-      float amax = 0.f;
-      for (size_t j = 0; j < kQ4Block; ++j) amax = std::max(amax, std::fabs(xb[j]));
-      const float d = amax / 127.f;
-      const float id = d > 0.f ? 1.f / d : 0.f;
-      int8_t* q = out.q.data() + (i * nbp + b) * kQ4Block;
-      int32_t sum = 0;
-      for (size_t j = 0; j < kQ4Block; ++j) {
-        const float r = std::min(127.f, std::max(-127.f, round_even(xb[j] * id)));
-        q[j] = static_cast<int8_t>(r);
-        sum += q[j];
-      }
-      out.d[i * nbp + b] = d;
-      out.s[i * nbp + b] = sum;
-    }
-  }
-}
-
-const std::vector<Q4Variant>& q4_0_variants() {
-  static const std::vector<Q4Variant> table = [] {
-    std::vector<Q4Variant> v{{"ref", &q4_0_gemm_ref}};
+const std::vector<BlockVariant>& q4_0_variants() {
+  static const std::vector<BlockVariant> table = [] {
+    std::vector<BlockVariant> v{{"ref", &q4_0_gemm_ref, DType::Q4_0}};
 #if defined(__x86_64__) && !defined(__EMSCRIPTEN__)
-    if (cpu_has_avx2_fma_f16c()) v.push_back({"avx2", &q4_0_gemm_avx2});
+    if (cpu_has_avx2_fma_f16c()) v.push_back({"avx2", &q4_0_gemm_avx2, DType::Q4_0});
 #endif
 #if defined(__aarch64__)
-    v.push_back({"neon", &q4_0_gemm_neon});
+    v.push_back({"neon", &q4_0_gemm_neon, DType::Q4_0});
 #endif
 #if defined(__EMSCRIPTEN__)
-    v.push_back({"wasm_simd128", &q4_0_gemm_wasm_simd128});
+    v.push_back({"wasm_simd128", &q4_0_gemm_wasm_simd128, DType::Q4_0});
+#endif
+#if defined(__EMSCRIPTEN__) && defined(__wasm_relaxed_simd__)
+    v.push_back({"wasm_relaxed", &q4_0_gemm_wasm_relaxed, DType::Q4_0});
 #endif
     return v;
   }();
   return table;
 }
 
-Result<Q4Packed> pack_q4_0(const TensorView& weight) {
-  if (weight.type != DType::Q4_0 || weight.shape.size() != 2 || weight.dim(0) <= 0 || weight.dim(1) <= 0)
-    return model_load_error("linear weight '" + weight.name + "' must be a non-empty 2-D q4_0 tensor");
-  Q4Packed p;
-  p.n = static_cast<size_t>(weight.dim(0));
-  p.k = static_cast<size_t>(weight.dim(1));
-  if (p.k % kQ4Block != 0)
-    return model_load_error("linear weight '" + weight.name + "': q4_0 rows must be a multiple of 32 elements, got " +
-                            std::to_string(p.k));
-  p.nb = p.k / kQ4Block;
-  p.nbp = (p.nb + kQ4BlockGroup - 1) / kQ4BlockGroup * kQ4BlockGroup;
-  const size_t row_bytes = p.nb * 18;
-  if (!weight.data || weight.nbytes != row_bytes * p.n)
-    return model_load_error("linear weight '" + weight.name + "' has " + std::to_string(weight.nbytes) +
-                            " bytes, expected " + std::to_string(row_bytes * p.n));
-  p.qs.assign(p.n * p.nbp * 16, 0x88);
-  p.d.assign(p.n * p.nbp, 0);
-  for (size_t r = 0; r < p.n; ++r) {
-    for (size_t b = 0; b < p.nb; ++b) {
-      const uint8_t* src = weight.data + r * row_bytes + b * 18;
-      const uint16_t d = static_cast<uint16_t>(src[0] | (src[1] << 8));
-      if ((d & 0x7c00u) == 0x7c00u)
-        return model_load_error("linear weight '" + weight.name + "': row " + std::to_string(r) + " block " +
-                                std::to_string(b) + " has a non-finite scale");
-      p.d[r * p.nbp + b] = d;
-      std::memcpy(p.qs.data() + (r * p.nbp + b) * 16, src + 2, 16);
-    }
-  }
-  return p;
-}
-
 Result<std::unique_ptr<LinearKernel>> make_linear_q4_0(const TensorView& weight, const TensorView* bias,
-                                                       const Q4Variant* variant) {
-  MBLIP_ASSIGN_OR_RETURN(Q4Packed p, pack_q4_0(weight));
-  std::vector<float> b;
-  if (bias) {
-    if (bias->type != DType::F32 || bias->numel() != weight.dim(0) || !bias->data ||
-        bias->nbytes != p.n * sizeof(float))
-      return model_load_error("bias '" + bias->name + "' must be f32 with " + std::to_string(p.n) + " elements");
-    b.resize(p.n);
-    std::memcpy(b.data(), bias->data, p.n * sizeof(float));
-  }
-  const Q4Variant& v = variant ? *variant : q4_0_variants().back();
-  return std::unique_ptr<LinearKernel>(new Q4Linear(std::move(p), std::move(b), v));
+                                                       const BlockVariant* variant) {
+  return make_linear_block(weight, bias, variant ? *variant : q4_0_variants().back());
 }
 
 }  // namespace mblip

@@ -1,85 +1,27 @@
 // NEON (AArch64 baseline, no dotprod extension) variant of the Q4_0 x q8-block GEMM
-// (kernels/q4_0.h). Per block: nibbles to signed int8 (q - 8), widening multiplies with the
-// int8 activations into int16, pairwise-accumulated into int32 lanes (exact integers), then the
-// 4 lanes scaled by d_w * d_x into float lanes. Tiles of 4 activation rows share each block.
-#include <arm_neon.h>
-
-#include <algorithm>
-#include <vector>
-
+// (kernels/q4_0.h): nibbles to signed int8 (q - 8); the shared NEON micro-kernel does the widening
+// block dot and the scaling (kernels/block_int8_neon.h).
+#include "kernels/block_int8_neon.h"
 #include "kernels/q4_0.h"
 
 namespace mblip {
 namespace {
 
-constexpr size_t kMChunk = 16;  // activation rows per pass over a task's weight rows: 16 x K int8 stays in L1
-
-template <int MR>
-inline void tile(const uint8_t* qs, const float* dw, const Q8Acts& a, size_t i0, size_t r, float* y, size_t ldy,
-                 const float* bias) {
-  const size_t nbp = a.nbp;
-  // Independent accumulators per row so small tiles (M = 1 decode) are not bound by the latency of
-  // one add chain: blocks b go to acc[t][b % kAcc]; nbp is a multiple of 4.
-  constexpr int kAcc = MR >= 4 ? 1 : (MR == 1 ? 4 : 2);
-  const uint8x16_t mask = vdupq_n_u8(0x0F);
-  const int8x16_t eight = vdupq_n_s8(8);
-  float32x4_t acc[MR][kAcc];
-  const int8_t* xq[MR];
-  const float* dx[MR];
-  for (int t = 0; t < MR; ++t) {
-    for (int u = 0; u < kAcc; ++u) acc[t][u] = vdupq_n_f32(0.f);
-    xq[t] = a.row_q(i0 + t);
-    dx[t] = a.row_d(i0 + t);
+struct Q4UnpackNeon {
+  static constexpr size_t kBlockBytes = 16;
+  static NeonBlock unpack(const uint8_t* wb) {
+    const uint8x16_t raw = vld1q_u8(wb);
+    const int8x16_t eight = vdupq_n_s8(8);
+    return {vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight),  // elements 0..15
+            vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight)};             // elements 16..31
   }
-  for (size_t b0 = 0; b0 < nbp; b0 += kAcc)
-    for (int u = 0; u < kAcc; ++u) {
-    const size_t b = b0 + static_cast<size_t>(u);
-    const uint8x16_t raw = vld1q_u8(qs + b * 16);
-    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, mask)), eight);  // elements 0..15
-    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);   // elements 16..31
-    for (int t = 0; t < MR; ++t) {
-      const int8_t* xb = xq[t] + b * kQ4Block;
-      const int8x16_t x0 = vld1q_s8(xb), x1 = vld1q_s8(xb + 16);
-      int16x8_t p0 = vmull_s8(vget_low_s8(lo), vget_low_s8(x0));
-      p0 = vmlal_s8(p0, vget_high_s8(lo), vget_high_s8(x0));  // |sum| <= 2 * 8 * 127: no overflow
-      int16x8_t p1 = vmull_s8(vget_low_s8(hi), vget_low_s8(x1));
-      p1 = vmlal_s8(p1, vget_high_s8(hi), vget_high_s8(x1));
-      const int32x4_t p = vpadalq_s16(vpaddlq_s16(p0), p1);
-      const float s = dw[b] * dx[t][b];
-      acc[t][u] = vaddq_f32(acc[t][u], vmulq_n_f32(vcvtq_f32_s32(p), s));
-    }
-  }
-  for (int t = 0; t < MR; ++t) {
-    for (int u = kAcc / 2; u > 0; u /= 2)
-      for (int j = 0; j < u; ++j) acc[t][j] = vaddq_f32(acc[t][j], acc[t][j + u]);
-    const float v = (vgetq_lane_f32(acc[t][0], 0) + vgetq_lane_f32(acc[t][0], 1)) +
-                    (vgetq_lane_f32(acc[t][0], 2) + vgetq_lane_f32(acc[t][0], 3));
-    y[(i0 + t) * ldy + r] = bias ? v + bias[r] : v;
-  }
-}
+};
 
 }  // namespace
 
-void q4_0_gemm_neon(const Q4Packed& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+void q4_0_gemm_neon(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                     const float* bias) {
-  std::vector<float> dw(w.nbp);
-  for (size_t i0 = 0; i0 < a.m; i0 += kMChunk) {
-    const size_t i1 = std::min(a.m, i0 + kMChunk);
-    for (size_t r = r0; r < r1; ++r) {
-      const uint16_t* dh = w.row_d(r);
-      for (size_t b = 0; b < w.nbp; b += 4)
-        vst1q_f32(dw.data() + b, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dh + b))));
-      const uint8_t* qs = w.row_qs(r);
-      size_t i = i0;
-      for (; i + 4 <= i1; i += 4) tile<4>(qs, dw.data(), a, i, r, y, ldy, bias);
-      switch (i1 - i) {
-        case 3: tile<3>(qs, dw.data(), a, i, r, y, ldy, bias); break;
-        case 2: tile<2>(qs, dw.data(), a, i, r, y, ldy, bias); break;
-        case 1: tile<1>(qs, dw.data(), a, i, r, y, ldy, bias); break;
-        default: break;
-      }
-    }
-  }
+  block_gemm<BlockNeonKernel<Q4UnpackNeon>>(w, a, r0, r1, y, ldy, bias);
 }
 
 }  // namespace mblip

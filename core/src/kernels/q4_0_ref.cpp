@@ -1,37 +1,28 @@
 // Scalar reference of the Q4_0 x q8-block GEMM (kernels/q4_0.h): exact integer block sums,
 // then y += isum * (d_w * d_x) over blocks in order. The ground truth of the SIMD variants.
-#include <vector>
-
-#include "io/quant.h"
+#include "kernels/block_int8_ref.h"
 #include "kernels/q4_0.h"
 
 namespace mblip {
+namespace {
 
-void q4_0_gemm_ref(const Q4Packed& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
-                   const float* bias) {
-  std::vector<float> dw(w.nb);
-  for (size_t r = r0; r < r1; ++r) {
-    const uint8_t* qs = w.row_qs(r);
-    const uint16_t* dh = w.row_d(r);
-    for (size_t b = 0; b < w.nb; ++b) dw[b] = fp16_to_fp32(dh[b]);
-    for (size_t i = 0; i < a.m; ++i) {
-      const int8_t* xq = a.row_q(i);
-      const float* dx = a.row_d(i);
-      float acc = 0.f;
-      for (size_t b = 0; b < w.nb; ++b) {
-        const uint8_t* wb = qs + b * 16;
-        const int8_t* xb = xq + b * kQ4Block;
-        int32_t isum = 0;
-        for (size_t j = 0; j < 16; ++j) {
-          isum += static_cast<int32_t>(xb[j]) * ((wb[j] & 0x0F) - 8);
-          isum += static_cast<int32_t>(xb[j + 16]) * ((wb[j] >> 4) - 8);
-        }
-        const float scale = dw[b] * dx[b];
-        acc += static_cast<float>(isum) * scale;
-      }
-      y[i * ldy + r] = bias ? acc + bias[r] : acc;
+struct Q4Dot {
+  static constexpr size_t kBlockBytes = 16;
+  static int32_t dot(const uint8_t* wb, const int8_t* xb) {
+    int32_t isum = 0;
+    for (size_t j = 0; j < 16; ++j) {
+      isum += static_cast<int32_t>(xb[j]) * ((wb[j] & 0x0F) - 8);
+      isum += static_cast<int32_t>(xb[j + 16]) * ((wb[j] >> 4) - 8);
     }
+    return isum;
   }
+};
+
+}  // namespace
+
+void q4_0_gemm_ref(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                   const float* bias) {
+  block_gemm<BlockRefKernel<Q4Dot>>(w, a, r0, r1, y, ldy, bias);
 }
 
 }  // namespace mblip

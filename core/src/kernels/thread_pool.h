@@ -1,5 +1,6 @@
-// The one thread pool shared by XNNPACK operators and our own loops. Natively and in the
-// threaded wasm build it wraps pthreadpool; with one thread, work runs on the calling thread.
+// A Session's execution context: the thread pool shared by XNNPACK operators and our own loops
+// (pthreadpool natively and in threaded wasm; one thread: the calling thread) and the per-call
+// state of the kernels run on it (kernel states, scratch), so weights stay shared and read-only.
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -9,6 +10,13 @@
 struct pthreadpool;
 
 namespace mblip {
+
+// What a kernel keeps per context between calls (e.g. XNNPACK operator instances with their
+// reshape state, kernels/linear_xnnpack.cpp). Owned by the ThreadPool, destroyed with it.
+class KernelState {
+ public:
+  virtual ~KernelState() = default;
+};
 
 class ThreadPool {
  public:
@@ -37,7 +45,26 @@ class ThreadPool {
   // Raw pthreadpool handle for XNNPACK (nullptr when single-threaded).
   pthreadpool* handle() const { return pool_; }
 
+  // Per-call kernel state, one per (context, key). Keys are addresses the caller keeps alive
+  // while the state exists (a kernel's state holds a reference to its shared weights and uses
+  // their address). A context serves one caller thread at a time (a Session is used by one
+  // thread at a time); different contexts never share state, so they run in parallel.
+  KernelState* find_state(const void* key) const;
+  // Stores `s` under `key` (replacing any previous state) and returns it.
+  KernelState* put_state(const void* key, std::unique_ptr<KernelState> s);
+  // Scratch buffer `slot` (< kScratchSlots) of at least `bytes` bytes, 64-byte aligned; grown
+  // when too small (contents are not kept then), never shrunk. nullptr if allocation fails.
+  static constexpr int kScratchSlots = 4;
+  void* scratch(int slot, size_t bytes);
+  // Bytes held by the states' scratch buffers (for memory reports).
+  size_t scratch_bytes() const;
+
  private:
+  struct Context;  // thread_pool_state.cpp
+  struct ContextDeleter {
+    void operator()(Context* c) const;
+  };
+  std::unique_ptr<Context, ContextDeleter> ctx_;
   template <typename Fn>
   static void invoke(void* ctx, size_t i) {
     (*static_cast<Fn*>(ctx))(i);

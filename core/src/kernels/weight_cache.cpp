@@ -2,6 +2,8 @@
 // file. Cold: operators pack into a reused per-thread buffer, each blob is appended to a temp
 // file; finalize() writes the index + header, maps the file and renames it into place.
 // Warm: the file is mapped (MAP_POPULATE), every checksum verified, look-ups return its entries.
+// Memory stores (streamed wasm loads): the same, with an adopted heap image instead of the file,
+// and an export of the packed entries in the file's layout (the npm package stores it).
 #include "kernels/weight_cache.h"
 
 #include <algorithm>
@@ -122,9 +124,19 @@ bool PackedWeightStore::load_existing(int threads, std::string* why) {
   void* m = ::mmap(nullptr, n, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
   ::close(fd);
   if (m == MAP_FAILED) return *why = std::string("cannot map it: ") + std::strerror(errno), false;
-  const auto* p = static_cast<const uint8_t*>(m);
-  auto fail = [&](std::string w) {
+  if (!adopt_image(static_cast<const uint8_t*>(m), n, threads, why)) {
     ::munmap(m, n);
+    return false;
+  }
+  map_ = static_cast<const uint8_t*>(m);
+  map_bytes_ = n;
+  warm_ = finalized_ = true;
+  return true;
+#endif
+}
+
+bool PackedWeightStore::adopt_image(const uint8_t* p, size_t n, int threads, std::string* why) {
+  auto fail = [&](std::string w) {
     entries_.clear();
     index_.clear();
     *why = std::move(w);
@@ -176,11 +188,79 @@ bool PackedWeightStore::load_existing(int threads, std::string* why) {
   for (auto& w : workers) w.join();
   for (int b : bad)
     if (b >= 0) return fail("data checksum mismatch in '" + entries_[static_cast<size_t>(b)]->name + "' (corrupt)");
-  map_ = p;
-  map_bytes_ = n;
-  warm_ = finalized_ = true;
   return true;
-#endif
+}
+
+std::shared_ptr<PackedWeightStore> PackedWeightStore::in_memory(uint8_t* image, size_t size, const std::string& label) {
+  std::shared_ptr<PackedWeightStore> s(new PackedWeightStore());
+  s->memory_ = true;
+  s->label_ = label;
+  s->image_ = std::unique_ptr<uint8_t, void (*)(void*)>(image, std::free);
+  s->image_bytes_ = image ? size : 0;
+  s->setup_provider();
+  return s;
+}
+
+void PackedWeightStore::bind(const std::string& key) {
+  key_ = key;
+  if (!memory_ || !image_) return;
+  if (reinterpret_cast<uintptr_t>(image_.get()) % kAlign != 0) {  // kernels may load packed data aligned
+    rejected_ = "image buffer is not " + std::to_string(kAlign) + "-byte aligned";
+    image_.reset();
+    image_bytes_ = 0;
+    return;
+  }
+  // Threads: 1. In wasm the pthread pool is sized for the inference pool (more would deadlock).
+  if (adopt_image(image_.get(), image_bytes_, 1, &rejected_)) {
+    warm_ = finalized_ = true;
+    return;
+  }
+  image_.reset();
+  image_bytes_ = 0;
+}
+
+std::string PackedWeightStore::encode_index(uint64_t* count) const {
+  std::string index;
+  *count = 0;
+  for (const auto& e : entries_) {
+    if (e->offset == 0) continue;
+    ++*count;
+    put_u32(index, static_cast<uint32_t>(e->name.size()));
+    index += e->name;
+    put_u32(index, e->seed);
+    put_u64(index, e->offset);
+    put_u64(index, e->size);
+    put_u64(index, e->checksum);
+  }
+  return index;
+}
+
+bool PackedWeightStore::export_image(std::string* meta, std::vector<ImagePart>* parts, uint64_t* total) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  parts->clear();
+  *total = 0;
+  if (!memory_ || warm_ || !finalized_ || write_failed_) return false;
+  uint64_t count = 0;
+  const std::string index = encode_index(&count);
+  if (count == 0) return false;
+  PackedCacheHeader h;
+  h.index_offset = write_end_;
+  h.index_bytes = index.size();
+  h.index_checksum = packed_checksum(reinterpret_cast<const uint8_t*>(index.data()), index.size());
+  h.entry_count = count;
+  h.file_bytes = write_end_ + index.size();
+  h.key = key_;
+  h.label = label_;
+  meta->assign(kPackedCacheHeaderBytes, '\0');
+  if (!encode_packed_header(h, reinterpret_cast<uint8_t*>(&(*meta)[0]))) return false;
+  *meta += index;
+  const auto* m = reinterpret_cast<const uint8_t*>(meta->data());
+  parts->push_back({0, m, kPackedCacheHeaderBytes});
+  for (const auto& e : entries_)
+    if (e->offset != 0) parts->push_back({e->offset, e->addr, e->size});
+  parts->push_back({write_end_, m + kPackedCacheHeaderBytes, index.size()});
+  *total = h.file_bytes;
+  return true;
 }
 
 void PackedWeightStore::start_writing() {
@@ -258,10 +338,11 @@ size_t PackedWeightStore::insert(uint32_t seed, const void* ptr, size_t size) {
   e->seed = seed;
   e->size = size;
   if (scope && scope->dummies_) scope->missed_ = true;  // packed from dummies: never kept
-  const bool to_file = fd_ >= 0 && !e->name.empty() && !(scope && scope->dummies_);
+  const bool named = !e->name.empty() && !(scope && scope->dummies_);
+  const bool to_file = fd_ >= 0 && named, to_image = memory_ && named;
   uint64_t off = 0;
+  if (to_file || to_image) e->checksum = packed_checksum(static_cast<const uint8_t*>(ptr), size);
   if (to_file) {
-    e->checksum = packed_checksum(static_cast<const uint8_t*>(ptr), size);
     std::unique_lock<std::mutex> lock(mu_);
     if (!write_failed_) {
       off = write_end_;
@@ -286,6 +367,10 @@ size_t PackedWeightStore::insert(uint32_t seed, const void* ptr, size_t size) {
   }
   inserted_.fetch_add(1);
   std::lock_guard<std::mutex> lock(mu_);
+  if (to_image) {  // its place in an exported image (the bytes stay on the heap)
+    e->offset = write_end_;
+    write_end_ = round_up(write_end_ + size, kAlign);
+  }
   entries_.push_back(std::move(e));
   return entries_.size() - 1;
 }
@@ -299,20 +384,9 @@ Status PackedWeightStore::finalize() {
   finalized_ = true;
 #ifndef __EMSCRIPTEN__
   if (fd_ < 0) return Status::Ok();
-  bool any_file = false;
-  std::string index;
   uint64_t count = 0;
-  for (const auto& e : entries_) {
-    if (e->offset == 0) continue;
-    any_file = true;
-    ++count;
-    put_u32(index, static_cast<uint32_t>(e->name.size()));
-    index += e->name;
-    put_u32(index, e->seed);
-    put_u64(index, e->offset);
-    put_u64(index, e->size);
-    put_u64(index, e->checksum);
-  }
+  const std::string index = encode_index(&count);
+  const bool any_file = count > 0;
   bool publish = any_file && !write_failed_;
   PackedCacheHeader h;
   h.index_offset = write_end_;

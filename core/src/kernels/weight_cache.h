@@ -1,6 +1,6 @@
 // Packed-weights cache (issue 12): XNNPACK's packed weights written once to a file that later
-// loads map read-only, via XNNPACK's weights-cache provider. PackedWeightStore is owned by the
-// Model and shared read-only; file format, key and directory helpers are in weight_cache_file.cpp.
+// loads map read-only (or, for streamed wasm loads, an in-memory image in the same format that the
+// npm package keeps in browser storage / a file), via XNNPACK's weights-cache provider.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -60,6 +60,28 @@ class PackedWeightStore {
   // reported once on stderr and rebuilt. Folder problems: a warning, packing in memory.
   static std::shared_ptr<PackedWeightStore> open(const std::string& path, const std::string& key,
                                                  const std::string& label, int threads);
+  // In-memory store for streamed loads (the wasm package): `image` (64-byte aligned, from
+  // posix_memalign; adopted, may be null) is a whole cache file's bytes, checked by bind() once
+  // the model's key is known (a misaligned buffer is refused: kernels load packed data aligned). Packed
+  // weights of a cold load stay in memory and can be exported as an image afterwards.
+  static std::shared_ptr<PackedWeightStore> in_memory(uint8_t* image, size_t size, const std::string& label);
+  // Memory stores: checks the adopted image against the model's key (header, size, index, every
+  // checksum). Match: warm, its entries are used in place. Otherwise the image is freed,
+  // rejected() says why, and the load packs. Call before any operator is created.
+  void bind(const std::string& key);
+  // Why bind() refused the image ("" = accepted, or no image given).
+  const std::string& rejected() const { return rejected_; }
+  bool in_memory() const { return memory_; }
+  // One piece of an exported image: `size` bytes at `data` go to file offset `offset`.
+  struct ImagePart {
+    uint64_t offset = 0;
+    const uint8_t* data = nullptr;
+    uint64_t size = 0;
+  };
+  // After finalize() of a cold memory load: the cache image as parts (the header + index in
+  // `meta`, which must outlive `parts`; the entries in place, no copy) and its total size.
+  // False when there is nothing to store (warm, no entries, or a failed insert).
+  bool export_image(std::string* meta, std::vector<ImagePart>* parts, uint64_t* total) const;
   ~PackedWeightStore();
   PackedWeightStore(const PackedWeightStore&) = delete;
   PackedWeightStore& operator=(const PackedWeightStore&) = delete;
@@ -104,6 +126,11 @@ class PackedWeightStore {
     std::unique_ptr<uint8_t, void (*)(void*)> heap{nullptr, nullptr};
   };
   bool load_existing(int threads, std::string* why);
+  // Checks a whole cache image at p (header, key, sizes, index, data checksums) and fills
+  // entries_ / index_ with entries pointing into it; false (and `why`, entries cleared) if bad.
+  bool adopt_image(const uint8_t* p, size_t n, int threads, std::string* why);
+  // Index bytes of the entries with an offset (file or image) and the header describing them.
+  std::string encode_index(uint64_t* count) const;
   void start_writing();
   void warn_once(const std::string& msg);
   // Provider callbacks.
@@ -114,7 +141,10 @@ class PackedWeightStore {
   void setup_provider();
 
   std::string path_, tmp_path_, key_, label_;
-  bool warm_ = false, finalized_ = false, write_failed_ = false, warned_ = false;
+  bool warm_ = false, finalized_ = false, write_failed_ = false, warned_ = false, memory_ = false;
+  std::unique_ptr<uint8_t, void (*)(void*)> image_{nullptr, nullptr};  // memory store: adopted image
+  size_t image_bytes_ = 0;
+  std::string rejected_;
   int fd_ = -1;
   uint64_t write_end_ = kPackedCacheHeaderBytes;
   const uint8_t* map_ = nullptr;

@@ -105,6 +105,15 @@ std::string packed_cache_environment_key() {
   const unsigned long caps[2] = {getauxval(AT_HWCAP), getauxval(AT_HWCAP2)};
   cpu = hash_bytes(caps, sizeof caps, cpu);
   k += ";arch=arm";
+#elif defined(__EMSCRIPTEN__)
+  // XNNPACK's wasm kernels are chosen at build time: the SIMD variant is the "CPU feature".
+#if defined(__wasm_relaxed_simd__)
+  k += ";arch=wasm-relaxed-simd";
+#elif defined(__wasm_simd128__)
+  k += ";arch=wasm-simd128";
+#else
+  k += ";arch=wasm-scalar";
+#endif
 #else
   k += ";arch=other";
 #endif

@@ -9,11 +9,19 @@
 namespace mblip {
 
 void KvCache::configure(size_t layers, size_t inner, size_t capacity) {
+  capacity = std::max<size_t>(capacity, 1);
+  // Row buffers of the same size are kept as spares (a reused cache does not allocate);
+  // take_buffer() drops those of another size.
+  const bool same = layers == layers_ && inner == inner_ && capacity == capacity_;
   layers_ = layers;
   inner_ = inner;
-  capacity_ = std::max<size_t>(capacity, 1);
+  capacity_ = capacity;
+  if (same) {
+    for (auto& r : rows_) spare_.push_back(std::move(r));
+  } else {
+    spare_.clear();
+  }
   rows_.clear();
-  spare_.clear();
   len_ = 0;
 }
 

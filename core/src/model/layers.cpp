@@ -37,11 +37,11 @@ void T5PositionBias::compute(size_t q_len, size_t k_len, size_t q_offset, float*
   }
 }
 
-Status T5AttentionWeights::load(WeightLoader& w, const std::string& p, int64_t d_model, int64_t inner) {
-  MBLIP_ASSIGN_OR_RETURN(q, w.linear(p + ".q", "", inner, d_model));
-  MBLIP_ASSIGN_OR_RETURN(k, w.linear(p + ".k", "", inner, d_model));
-  MBLIP_ASSIGN_OR_RETURN(v, w.linear(p + ".v", "", inner, d_model));
-  MBLIP_ASSIGN_OR_RETURN(o, w.linear(p + ".o", "", d_model, inner));
+Status T5AttentionWeights::load(WeightLoader& w, const std::string& p) {
+  MBLIP_ASSIGN_OR_RETURN(q, w.linear(p + ".q"));
+  MBLIP_ASSIGN_OR_RETURN(k, w.linear(p + ".k"));
+  MBLIP_ASSIGN_OR_RETURN(v, w.linear(p + ".v"));
+  MBLIP_ASSIGN_OR_RETURN(o, w.linear(p + ".o"));
   return Status::Ok();
 }
 
@@ -58,12 +58,12 @@ Status T5FeedForward::load(WeightLoader& w, const std::string& p, const TextConf
     return unsupported("T5 feed-forward activation '" + cfg.dense_act + "' is not supported (relu, gelu_new, gelu)");
   }
   if (gated) {
-    MBLIP_ASSIGN_OR_RETURN(wi0, w.linear(p + ".wi0", "", cfg.d_ff, cfg.d_model));
-    MBLIP_ASSIGN_OR_RETURN(wi1, w.linear(p + ".wi1", "", cfg.d_ff, cfg.d_model));
+    MBLIP_ASSIGN_OR_RETURN(wi0, w.linear(p + ".wi0"));
+    MBLIP_ASSIGN_OR_RETURN(wi1, w.linear(p + ".wi1"));
   } else {
-    MBLIP_ASSIGN_OR_RETURN(wi0, w.linear(p + ".wi", "", cfg.d_ff, cfg.d_model));
+    MBLIP_ASSIGN_OR_RETURN(wi0, w.linear(p + ".wi"));
   }
-  MBLIP_ASSIGN_OR_RETURN(wo, w.linear(p + ".wo", "", cfg.d_model, cfg.d_ff));
+  MBLIP_ASSIGN_OR_RETURN(wo, w.linear(p + ".wo"));
   return Status::Ok();
 }
 
@@ -92,10 +92,8 @@ Status GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, T
   return Status::Ok();
 }
 
-std::vector<float> additive_mask(const std::vector<float>& mask01) {
-  std::vector<float> m(mask01.size());
-  for (size_t i = 0; i < m.size(); ++i) m[i] = mask01[i] != 0.0f ? 0.0f : ops::kMaskValue;
-  return m;
+void additive_mask(const float* mask01, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = mask01[i] != 0.0f ? 0.0f : ops::kMaskValue;
 }
 
 }  // namespace mblip

@@ -28,7 +28,7 @@ struct T5PositionBias {
 // T5Attention projections (no biases); inner = heads * d_kv.
 struct T5AttentionWeights {
   ops::Linear q, k, v, o;
-  Status load(WeightLoader& w, const std::string& prefix, int64_t d_model, int64_t inner);
+  Status load(WeightLoader& w, const std::string& prefix);  // <prefix>.{q,k,v,o}
 };
 
 // T5DenseGatedActDense (wo(act(wi_0 x) * wi_1 x)) or T5DenseActDense (wo(act(wi x))).
@@ -49,6 +49,7 @@ struct GeluMlp {
 };
 
 // Additive key mask from a 0/1 attention mask: 0 where kept, ops::kMaskValue where masked.
-std::vector<float> additive_mask(const std::vector<float>& mask01);
+// out[i] for i < n (out may not alias mask01); writes into a caller's buffer (no allocation).
+void additive_mask(const float* mask01, size_t n, float* out);
 
 }  // namespace mblip

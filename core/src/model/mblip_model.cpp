@@ -7,15 +7,16 @@
 
 namespace mblip {
 
+// One pass: every tower takes its weights by name from the built WeightLoader.
 Status MBlipModel::load_towers(WeightLoader& w) {
   const ModelConfig& c = cfg_;
   MBLIP_ASSIGN_OR_RETURN(vision_, VisionTower::load(w, c.vision));
   MBLIP_ASSIGN_OR_RETURN(qformer_, QFormer::load(w, c.qformer, c.num_query_tokens));
-  MBLIP_ASSIGN_OR_RETURN(proj_, Projection::load(w, c.qformer.hidden_size, c.text.d_model));
-  MBLIP_ASSIGN_OR_RETURN(shared_, w.embedding("t.emb", c.text.vocab_size, c.text.d_model));
+  MBLIP_ASSIGN_OR_RETURN(proj_, Projection::load(w));
+  MBLIP_ASSIGN_OR_RETURN(shared_, w.embedding("t.emb"));
   MBLIP_ASSIGN_OR_RETURN(encoder_, T5Encoder::load(w, c.text));
   MBLIP_ASSIGN_OR_RETURN(decoder_, T5Decoder::load(w, c.text, &shared_));
-  return Status::Ok();
+  return w.check_all_taken();
 }
 
 Result<std::unique_ptr<MBlipModelBuilder>> MBlipModelBuilder::create(const GgufFile& header,
@@ -29,28 +30,37 @@ Result<std::unique_ptr<MBlipModelBuilder>> MBlipModelBuilder::create(const GgufF
   if (c.qformer.encoder_hidden_size != c.vision.hidden_size)
     return model_load_error("qformer encoder_hidden_size (" + std::to_string(c.qformer.encoder_hidden_size) +
                             ") must equal the vision hidden_size (" + std::to_string(c.vision.hidden_size) + ")");
-  // Planning pass: every name, shape and type is checked now, before any tensor byte is read.
-  MBlipModel plan;
-  plan.cfg_ = c;
-  MBLIP_RETURN_IF_ERROR(plan.load_towers(b->weights_));
+  // Every declared tensor's name, shape and type is checked now, before any tensor byte is read.
+  MBLIP_RETURN_IF_ERROR(b->weights_.plan(expected_tensors(c)));
   return b;
 }
 
-Status MBlipModelBuilder::add_file_tensors(GgufFile& file) {
+Status MBlipModelBuilder::add_file_tensors(GgufFile& file, const std::function<void(double)>& progress) {
   std::vector<const GgufTensorInfo*> order;
-  for (const GgufTensorInfo& t : file.tensors()) order.push_back(&t);
+  uint64_t total = 0, done = 0;
+  for (const GgufTensorInfo& t : file.tensors()) {
+    order.push_back(&t);
+    total += t.view.nbytes;
+  }
   std::sort(order.begin(), order.end(),
             [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
+  double reported = 0;
   for (const GgufTensorInfo* t : order) {
+    done += t->view.nbytes;
     if (!wants(t->view.name)) continue;
     MBLIP_RETURN_IF_ERROR(add_tensor(TensorBytes(t->view, [&file, t] { file.release(*t); })));
+    const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    if (progress && f - reported >= 0.005 && f < 1.0) {
+      reported = f;
+      progress(f);
+    }
   }
   return Status::Ok();
 }
 
 Result<std::unique_ptr<MBlipModel>> MBlipModelBuilder::finish() {
   if (!model_) return internal_error("MBlipModelBuilder::finish called twice");
-  MBLIP_RETURN_IF_ERROR(weights_.start_collecting());
+  MBLIP_RETURN_IF_ERROR(weights_.finish_builds());
   MBLIP_RETURN_IF_ERROR(model_->load_towers(weights_));
   return std::move(model_);
 }
@@ -129,6 +139,41 @@ Result<std::unique_ptr<T5DecoderSession>> MBlipModel::new_decoder(const std::vec
     return invalid_argument("encoder mask length " + std::to_string(mask01.size()) + " differs from " +
                             std::to_string(len) + " positions");
   return decoder_->new_session(enc_out.data(), len, mask01.empty() ? nullptr : mask01.data(), pool, capacity);
+}
+
+Status MBlipModel::vision(const float* pixels, Activations& act, const float** out, ThreadPool& pool) const {
+  if (!pixels) return invalid_argument("no pixel values");
+  return vision_.forward(pixels, act, out, pool);
+}
+
+Status MBlipModel::qformer(const float* vision_states, Activations& act, const float** out, ThreadPool& pool) const {
+  if (!vision_states) return invalid_argument("no vision states");
+  return qformer_.forward(vision_states, static_cast<size_t>(cfg_.vision.num_positions()), act, out, pool);
+}
+
+Status MBlipModel::project(const float* qformer_out, float* out, ThreadPool& pool) const {
+  if (!qformer_out || !out) return invalid_argument("no Q-Former output");
+  return proj_.forward(qformer_out, static_cast<size_t>(cfg_.num_query_tokens), out, pool);
+}
+
+Status MBlipModel::encode_text(const float* embeds, size_t len, const float* mask01, Activations& act,
+                               const float** out, ThreadPool& pool) const {
+  if (!embeds || len == 0) return invalid_argument("encoder input must be a non-empty multiple of d_model floats");
+  return encoder_.forward(embeds, len, mask01, act, out, pool);
+}
+
+Result<T5DecoderSession*> MBlipModel::decoder_for(const float* enc_out, size_t len, const float* mask01,
+                                                  Activations& act, ThreadPool& pool, size_t capacity) const {
+  if (!enc_out || len == 0) return invalid_argument("encoder output must be a non-empty multiple of d_model floats");
+  T5DecoderSession* d = act.decoder.get();
+  if (d && &d->decoder() == decoder_.get() && &d->pool() == &pool) {
+    Status s = d->restart(enc_out, len, mask01, capacity);
+    if (!s.ok()) act.decoder.reset();
+    MBLIP_RETURN_IF_ERROR(s);
+    return d;
+  }
+  MBLIP_ASSIGN_OR_RETURN(act.decoder, decoder_->new_session(enc_out, len, mask01, pool, capacity));
+  return act.decoder.get();
 }
 
 }  // namespace mblip

@@ -3,6 +3,7 @@
 // each golden array and the pipeline can chain them.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -60,10 +61,24 @@ class MBlipModel {
                                                         const std::vector<float>& mask01, ThreadPool& pool,
                                                         size_t capacity = 64) const;
 
+  // --- the same stages on a Session's buffers (model/activations.h): no allocation once `act`
+  // is sized; *out points into act and stays valid until that stage runs again ---
+  Status vision(const float* pixels, Activations& act, const float** out, ThreadPool& pool) const;
+  Status qformer(const float* vision_states, Activations& act, const float** out, ThreadPool& pool) const;
+  // qformer output -> out (num_query_tokens x d_model floats).
+  Status project(const float* qformer_out, float* out, ThreadPool& pool) const;
+  // embeds: len x d_model; mask01: len values or nullptr (all ones).
+  Status encode_text(const float* embeds, size_t len, const float* mask01, Activations& act, const float** out,
+                     ThreadPool& pool) const;
+  // The decoder for one encoder output, kept in act.decoder and restarted by the next call
+  // (its cross K/V, KV cache and step buffers are reused): valid until the next call.
+  Result<T5DecoderSession*> decoder_for(const float* enc_out, size_t len, const float* mask01, Activations& act,
+                                        ThreadPool& pool, size_t capacity) const;
+
  private:
   friend class MBlipModelBuilder;
   MBlipModel() = default;
-  // Runs every tower's load against `w` (twice per load: planning, then collecting).
+  // Runs every tower's load once against the built weights `w` (each takes its own by name).
   Status load_towers(WeightLoader& w);
   ModelConfig cfg_;
   VisionTower vision_;
@@ -75,9 +90,9 @@ class MBlipModel {
 };
 
 // Builds an MBlipModel one tensor at a time, so the raw bytes of the whole file never have to
-// be in memory: create() reads the config and checks every weight against the header's tensor
-// infos (no tensor bytes needed); add_tensor() packs each tensor as it arrives (file order) and
-// frees its bytes; finish() assembles the towers. Used by MBlipModel::load (mmap / buffer) and
+// be in memory: create() reads the config and checks every tensor of the table
+// (expected_tensors) against the header's tensor infos (no tensor bytes needed); add_tensor()
+// packs each tensor as it arrives (file order) and frees its bytes; finish() assembles the towers. Used by MBlipModel::load (mmap / buffer) and
 // by the streaming loader (api ModelStreamLoader) alike.
 class MBlipModelBuilder {
  public:
@@ -86,8 +101,9 @@ class MBlipModelBuilder {
   const ModelConfig& config() const { return cfg_; }
   bool wants(const std::string& tensor_name) const { return weights_.wants(tensor_name); }
   Status add_tensor(TensorBytes bytes) { return weights_.add_tensor(std::move(bytes)); }
-  // Feeds every tensor of a file with bytes in file order, releasing each (mmap: pages dropped).
-  Status add_file_tensors(GgufFile& file);
+  // Feeds every wanted tensor of a file with bytes in file order, releasing each once built
+  // (mmap: pages dropped); `progress` gets the fraction of the file's tensor bytes passed.
+  Status add_file_tensors(GgufFile& file, const std::function<void(double)>& progress = {});
   Result<std::unique_ptr<MBlipModel>> finish();
 
   // Estimated bytes of the built weights, and the largest raw tensor held while building.

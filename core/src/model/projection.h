@@ -9,9 +9,12 @@ namespace mblip {
 
 class Projection {
  public:
-  static Result<Projection> load(WeightLoader& w, int64_t in, int64_t out);
+  // proj.w {d_model, qformer hidden} and proj.b (declared in tensor_table.cpp).
+  static Result<Projection> load(WeightLoader& w);
   // x: rows x in -> out (rows x d_model).
   Status forward(const float* x, size_t rows, std::vector<float>& out, ThreadPool& pool) const;
+  // The same into out (rows x d_model floats).
+  Status forward(const float* x, size_t rows, float* out, ThreadPool& pool) const;
   int64_t out_features() const { return lin_.out_features(); }
 
  private:

@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "model/activations.h"
 #include "model/config.h"
 #include "model/layers.h"
 
@@ -16,13 +17,15 @@ class QFormer {
   // image: image_len x encoder_hidden_size (vision last_hidden_state);
   // out: num_query_tokens x hidden_size (last_hidden_state).
   Status forward(const float* image, size_t image_len, std::vector<float>& out, ThreadPool& pool) const;
+  // The same on a Session's buffers: *out (num_queries x hidden) points into act.
+  Status forward(const float* image, size_t image_len, Activations& act, const float** out, ThreadPool& pool) const;
 
  private:
   // Blip2QFormerAttention: self (or cross) attention + output dense + LayerNorm(x + input).
   struct Attention {
     ops::Linear q, k, v, o;
     std::vector<float> ln_w, ln_b;
-    Status load(WeightLoader& w, const std::string& prefix, int64_t d, int64_t kv_in);
+    Status load(WeightLoader& w, const std::string& prefix);
   };
   struct Layer {
     Attention self_attn;

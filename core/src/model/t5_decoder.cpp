@@ -16,30 +16,29 @@ Result<std::unique_ptr<T5Decoder>> T5Decoder::load(WeightLoader& w, const TextCo
   T5Decoder& dec = *dp;
   dec.cfg_ = cfg;
   dec.emb_ = shared;
-  const int64_t d = cfg.d_model, inner = cfg.num_heads * cfg.d_kv;
   dec.bias_.heads = cfg.num_heads;
   dec.bias_.num_buckets = cfg.relative_attention_num_buckets;
   dec.bias_.max_distance = cfg.relative_attention_max_distance;
   dec.bias_.bidirectional = false;
-  MBLIP_ASSIGN_OR_RETURN(dec.bias_.table,
-                         w.floats("t.dec.rel_bias", {cfg.relative_attention_num_buckets, cfg.num_heads}));
+  // Names and shapes are declared in tensor_table.cpp (declare_t5_stack, declare_t5).
+  MBLIP_ASSIGN_OR_RETURN(dec.bias_.table, w.floats("t.dec.rel_bias"));
   for (int64_t i = 0; i < cfg.num_decoder_layers; ++i) {
     const std::string pre = "t.dec." + std::to_string(i) + ".";
     Layer l;
-    MBLIP_ASSIGN_OR_RETURN(l.sa_ln, w.floats(pre + "sa.ln", {d}));
-    MBLIP_RETURN_IF_ERROR(l.sa.load(w, pre + "sa", d, inner));
-    MBLIP_ASSIGN_OR_RETURN(l.ca_ln, w.floats(pre + "ca.ln", {d}));
-    MBLIP_RETURN_IF_ERROR(l.ca.load(w, pre + "ca", d, inner));
-    MBLIP_ASSIGN_OR_RETURN(l.ffn_ln, w.floats(pre + "ffn.ln", {d}));
+    MBLIP_ASSIGN_OR_RETURN(l.sa_ln, w.floats(pre + "sa.ln"));
+    MBLIP_RETURN_IF_ERROR(l.sa.load(w, pre + "sa"));
+    MBLIP_ASSIGN_OR_RETURN(l.ca_ln, w.floats(pre + "ca.ln"));
+    MBLIP_RETURN_IF_ERROR(l.ca.load(w, pre + "ca"));
+    MBLIP_ASSIGN_OR_RETURN(l.ffn_ln, w.floats(pre + "ffn.ln"));
     MBLIP_RETURN_IF_ERROR(l.ffn.load(w, pre + "ffn", cfg));
     dec.layers_.push_back(std::move(l));
   }
-  MBLIP_ASSIGN_OR_RETURN(dec.final_ln_, w.floats("t.dec.final_ln", {d}));
-  if (cfg.tie_word_embeddings) {
-    MBLIP_ASSIGN_OR_RETURN(dec.head_, w.linear("t.emb", "", cfg.vocab_size, d));
-    dec.head_scale_ = static_cast<float>(std::pow(static_cast<double>(d), -0.5));
+  MBLIP_ASSIGN_OR_RETURN(dec.final_ln_, w.floats("t.dec.final_ln"));
+  if (cfg.tie_word_embeddings) {  // the shared table, read as a linear too (also_linear)
+    MBLIP_ASSIGN_OR_RETURN(dec.head_, w.linear("t.emb"));
+    dec.head_scale_ = static_cast<float>(std::pow(static_cast<double>(cfg.d_model), -0.5));
   } else {
-    MBLIP_ASSIGN_OR_RETURN(dec.head_, w.linear("t.head", "", cfg.vocab_size, d));
+    MBLIP_ASSIGN_OR_RETURN(dec.head_, w.linear("t.head"));
   }
   return Result<std::unique_ptr<T5Decoder>>(std::move(dp));
 }
@@ -49,19 +48,31 @@ Result<std::unique_ptr<T5DecoderSession>> T5Decoder::new_session(const float* en
                                                                   size_t capacity) const {
   if (!enc || enc_len == 0) return invalid_argument("decoder needs a non-empty encoder output");
   std::unique_ptr<T5DecoderSession> s(new T5DecoderSession(*this, pool));
-  const size_t inner = static_cast<size_t>(cfg_.num_heads * cfg_.d_kv);
-  s->enc_len_ = enc_len;
-  if (mask01) s->enc_mask_ = additive_mask(std::vector<float>(mask01, mask01 + enc_len));
-  // Cross-attention keys/values depend only on the encoder output: computed once here.
-  for (const Layer& l : layers_) {
-    std::vector<float> k(enc_len * inner), v(enc_len * inner);
-    MBLIP_RETURN_IF_ERROR(l.ca.k.forward(enc, enc_len, k.data(), pool));
-    MBLIP_RETURN_IF_ERROR(l.ca.v.forward(enc, enc_len, v.data(), pool));
-    s->cross_k_.push_back(std::move(k));
-    s->cross_v_.push_back(std::move(v));
-  }
-  s->cache_.configure(layers_.size(), inner, capacity);
+  MBLIP_RETURN_IF_ERROR(s->restart(enc, enc_len, mask01, capacity));
   return Result<std::unique_ptr<T5DecoderSession>>(std::move(s));
+}
+
+Status T5DecoderSession::restart(const float* enc, size_t enc_len, const float* mask01, size_t capacity) {
+  if (!enc || enc_len == 0) return invalid_argument("decoder needs a non-empty encoder output");
+  const TextConfig& c = dec_.cfg_;
+  const size_t inner = static_cast<size_t>(c.num_heads * c.d_kv);
+  enc_len_ = enc_len;
+  enc_mask_.resize(mask01 ? enc_len : 0);
+  if (mask01) additive_mask(mask01, enc_len, enc_mask_.data());
+  // Cross-attention keys/values depend only on the encoder output: computed once here, into
+  // the buffers of the previous generation when there was one.
+  const size_t layers = dec_.layers_.size();
+  cross_k_.resize(layers);
+  cross_v_.resize(layers);
+  for (size_t li = 0; li < layers; ++li) {
+    const T5Decoder::Layer& l = dec_.layers_[li];
+    cross_k_[li].resize(enc_len * inner);
+    cross_v_[li].resize(enc_len * inner);
+    MBLIP_RETURN_IF_ERROR(l.ca.k.forward(enc, enc_len, cross_k_[li].data(), pool_));
+    MBLIP_RETURN_IF_ERROR(l.ca.v.forward(enc, enc_len, cross_v_[li].data(), pool_));
+  }
+  cache_.configure(layers, inner, capacity);
+  return Status::Ok();
 }
 
 void T5DecoderSession::reserve(size_t m, size_t kv_len) {

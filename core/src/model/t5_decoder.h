@@ -49,6 +49,11 @@ class T5DecoderSession final : public StepModel {
   // Teacher forcing: one forward over a whole decoder input (rows = 1), as HF's
   // model(decoder_input_ids=...) does; logits: tokens.size() x vocab. Resets the session.
   Status forward_sequence(const std::vector<int32_t>& tokens, std::vector<float>& logits);
+  // Starts over on another encoder output (as T5Decoder::new_session), reusing this session's
+  // buffers (cross K/V, KV cache, step activations): a Session keeps one across generations.
+  Status restart(const float* enc, size_t enc_len, const float* mask01, size_t capacity);
+  const T5Decoder& decoder() const { return dec_; }
+  const ThreadPool& pool() const { return pool_; }
 
  private:
   friend class T5Decoder;

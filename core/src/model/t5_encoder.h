@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "model/activations.h"
 #include "model/config.h"
 #include "model/layers.h"
 
@@ -14,6 +15,9 @@ class T5Encoder {
   // embeds: len x d_model; mask01: len values (1 = attend, 0 = padding) or nullptr for all ones.
   // out: len x d_model (after final_layer_norm; rows with mask 0 are meaningless, as in HF).
   Status forward(const float* embeds, size_t len, const float* mask01, std::vector<float>& out,
+                 ThreadPool& pool) const;
+  // The same on a Session's buffers: *out (len x d_model) points into act.
+  Status forward(const float* embeds, size_t len, const float* mask01, Activations& act, const float** out,
                  ThreadPool& pool) const;
 
  private:

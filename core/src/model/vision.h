@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "model/activations.h"
 #include "model/config.h"
 #include "model/layers.h"
 
@@ -15,6 +16,9 @@ class VisionTower {
   // Blip2VisionModel.forward -> last_hidden_state (after post_layernorm).
   // pixels: (3, image_size, image_size) float32, channels first; out: num_positions x hidden.
   Status forward(const float* pixels, std::vector<float>& out, ThreadPool& pool) const;
+  // The same on a Session's buffers: *out points into act (num_positions x hidden), valid
+  // until act is used again. No allocation once act is sized (Activations::reserve).
+  Status forward(const float* pixels, Activations& act, const float** out, ThreadPool& pool) const;
 
  private:
   struct Layer {

@@ -1,4 +1,5 @@
-// WeightLoader (plan -> per-tensor build -> collect), TensorBytes and Embedding (see weights.h).
+// WeightLoader (plan from the tensor table -> per-tensor build -> take by name), TensorBytes and
+// Embedding (see weights.h).
 #include "model/weights.h"
 
 #include <algorithm>
@@ -64,12 +65,12 @@ struct WeightLoader::Request {
   enum Kind { kLinear, kFloats, kEmbedding } kind;
   std::string name, bias;  // inputs (bias "" = none)
   int64_t out = 0, in = 0;  // linear view; embedding rows/cols
-  std::vector<int64_t> shape;  // floats
   bool built = false;
   std::unique_ptr<LinearKernel> kernel;
   std::vector<float> floats;
   Embedding embedding;
   bool scheduled = false;  // built, or queued for a build worker
+  bool taken = false;      // handed to a tower
 };
 
 WeightLoader::WeightLoader(const GgufFile& header, const LinearOptions& opts) : header_(header), opts_(opts) {
@@ -158,22 +159,37 @@ Result<const GgufTensorInfo*> WeightLoader::find(const std::string& name, const 
   return t;
 }
 
-// Collecting: the next recorded request, which must be the same call as when planning.
-Result<WeightLoader::Request*> WeightLoader::next(const char* kind, const std::string& name) {
-  if (phase_ != Phase::kCollect) return internal_error("weights requested while they are being built");
-  if (collect_next_ >= requests_.size() || requests_[collect_next_].name != name)
-    return internal_error(std::string("model load: ") + kind + " '" + name +
-                          "' was requested in a different order than planned");
-  Request* r = &requests_[collect_next_++];
-  if (!r->built) return internal_error("weight '" + name + "' was never built");
-  return r;
+void WeightLoader::add_request(Request r) {
+  index_[{static_cast<int>(r.kind), r.name}] = requests_.size();
+  users_[r.name].push_back(requests_.size());
+  if (!r.bias.empty()) users_[r.bias].push_back(requests_.size());
+  requests_.push_back(std::move(r));
 }
 
-Result<ops::Linear> WeightLoader::linear(const std::string& wn, const std::string& bn, int64_t out, int64_t in) {
-  if (phase_ == Phase::kCollect) {
-    MBLIP_ASSIGN_OR_RETURN(Request * r, next("linear", wn));
-    return ops::Linear(std::move(r->kernel));
+Status WeightLoader::plan(const std::vector<ExpectedTensor>& table) {
+  if (phase_ != Phase::kPlan || !requests_.empty()) return internal_error("model weights planned twice");
+  for (const ExpectedTensor& e : table) {
+    switch (e.role) {
+      case TensorRole::kLinear:
+      case TensorRole::kConv: MBLIP_RETURN_IF_ERROR(plan_linear(e.name, e.bias, e.shape)); break;
+      case TensorRole::kBias: break;  // read by its linear
+      case TensorRole::kNorm:
+      case TensorRole::kFloats: MBLIP_RETURN_IF_ERROR(plan_floats(e.name, e.shape)); break;
+      case TensorRole::kEmbedding:
+        MBLIP_RETURN_IF_ERROR(plan_embedding(e.name, e.shape));
+        if (e.also_linear) MBLIP_RETURN_IF_ERROR(plan_linear(e.name, "", e.shape));
+        break;
+    }
   }
+  return Status::Ok();
+}
+
+// A linear weight {out, ...} read as {out, in} (the patch conv: in = C * p * p) with an f32 bias {out}.
+Status WeightLoader::plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape) {
+  if (shape.size() < 2) return internal_error("linear '" + wn + "' is declared with rank " + std::to_string(shape.size()));
+  const int64_t out = shape[0];
+  int64_t in = 1;
+  for (size_t i = 1; i < shape.size(); ++i) in *= shape[i];
   MBLIP_ASSIGN_OR_RETURN(const GgufTensorInfo* w, find(wn, nullptr));
   const TensorView& view = w->view;
   int64_t rest = 1;
@@ -187,20 +203,14 @@ Result<ops::Linear> WeightLoader::linear(const std::string& wn, const std::strin
     if (b->view.type != DType::F32) return model_load_error("bias '" + bn + "' must be f32");
     largest_tensor_ = std::max<uint64_t>(largest_tensor_, b->view.nbytes);
   }
-  Request r{Request::kLinear, wn, bn, out, in, {}, false, nullptr, {}, {}};
   planned_bytes_ += estimate_linear_bytes(view.type, out, in, !bn.empty(), opts_);
   largest_tensor_ = std::max<uint64_t>(largest_tensor_, view.nbytes);
-  users_[wn].push_back(requests_.size());
-  if (!bn.empty()) users_[bn].push_back(requests_.size());
-  requests_.push_back(std::move(r));
-  return ops::Linear();
+  Request r{Request::kLinear, wn, bn, out, in, false, nullptr, {}, {}};
+  add_request(std::move(r));
+  return Status::Ok();
 }
 
-Result<std::vector<float>> WeightLoader::floats(const std::string& name, const std::vector<int64_t>& shape) {
-  if (phase_ == Phase::kCollect) {
-    MBLIP_ASSIGN_OR_RETURN(Request * r, next("tensor", name));
-    return std::move(r->floats);
-  }
+Status WeightLoader::plan_floats(const std::string& name, const std::vector<int64_t>& shape) {
   MBLIP_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, &shape));
   const TensorView& v = t->view;
   if (v.type != DType::F32 && v.type != DType::F16)
@@ -209,17 +219,13 @@ Result<std::vector<float>> WeightLoader::floats(const std::string& name, const s
   if (v.nbytes != nb) return model_load_error("tensor '" + name + "' has a wrong byte size");
   planned_bytes_ += 4 * static_cast<uint64_t>(v.numel());
   largest_tensor_ = std::max<uint64_t>(largest_tensor_, v.nbytes);
-  users_[name].push_back(requests_.size());
-  requests_.push_back(Request{Request::kFloats, name, "", 0, 0, shape, false, nullptr, {}, {}});
-  return std::vector<float>();
+  add_request(Request{Request::kFloats, name, "", 0, 0, false, nullptr, {}, {}});
+  return Status::Ok();
 }
 
-Result<Embedding> WeightLoader::embedding(const std::string& name, int64_t rows, int64_t cols) {
-  if (phase_ == Phase::kCollect) {
-    MBLIP_ASSIGN_OR_RETURN(Request * r, next("embedding", name));
-    return std::move(r->embedding);
-  }
-  const std::vector<int64_t> shape = {rows, cols};
+Status WeightLoader::plan_embedding(const std::string& name, const std::vector<int64_t>& shape) {
+  if (shape.size() != 2) return internal_error("embedding '" + name + "' is not declared as a matrix");
+  const int64_t rows = shape[0], cols = shape[1];
   MBLIP_ASSIGN_OR_RETURN(const GgufTensorInfo* t, find(name, &shape));
   const TensorView& v = t->view;
   auto rb = dtype_bytes(v.type, cols);
@@ -228,14 +234,47 @@ Result<Embedding> WeightLoader::embedding(const std::string& name, int64_t rows,
     return model_load_error("embedding '" + name + "' has a wrong byte size");
   planned_bytes_ += v.nbytes;
   largest_tensor_ = std::max<uint64_t>(largest_tensor_, v.nbytes);
-  users_[name].push_back(requests_.size());
-  requests_.push_back(Request{Request::kEmbedding, name, "", rows, cols, {}, false, nullptr, {}, {}});
-  return Embedding();
+  add_request(Request{Request::kEmbedding, name, "", rows, cols, false, nullptr, {}, {}});
+  return Status::Ok();
+}
+
+// The built weight of `kind` read from tensor `name`, handed out once.
+Result<WeightLoader::Request*> WeightLoader::take(int kind, const char* what, const std::string& name) {
+  if (phase_ != Phase::kTake) return internal_error("weight '" + name + "' requested before the weights were built");
+  auto it = index_.find({kind, name});
+  if (it == index_.end())
+    return internal_error(std::string("model load: ") + what + " '" + name + "' is not in the tensor table");
+  Request& r = requests_[it->second];
+  if (r.taken) return internal_error(std::string("model load: ") + what + " '" + name + "' was taken twice");
+  if (!r.built) return internal_error("weight '" + name + "' was never built");
+  r.taken = true;
+  return &r;
+}
+
+Result<ops::Linear> WeightLoader::linear(const std::string& wn) {
+  MBLIP_ASSIGN_OR_RETURN(Request * r, take(Request::kLinear, "linear", wn));
+  return ops::Linear(std::move(r->kernel));
+}
+
+Result<std::vector<float>> WeightLoader::floats(const std::string& name) {
+  MBLIP_ASSIGN_OR_RETURN(Request * r, take(Request::kFloats, "tensor", name));
+  return std::move(r->floats);
+}
+
+Result<Embedding> WeightLoader::embedding(const std::string& name) {
+  MBLIP_ASSIGN_OR_RETURN(Request * r, take(Request::kEmbedding, "embedding", name));
+  return std::move(r->embedding);
+}
+
+Status WeightLoader::check_all_taken() const {
+  for (const Request& r : requests_)
+    if (!r.taken) return internal_error("model load: weight '" + r.name + "' is in the tensor table but no tower took it");
+  return Status::Ok();
 }
 
 bool WeightLoader::wants(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return phase_ != Phase::kCollect && users_.count(name) && !arrived_.count(name) && remaining_uses_.count(name) == 0;
+  return phase_ != Phase::kTake && users_.count(name) && !arrived_.count(name) && remaining_uses_.count(name) == 0;
 }
 
 Status WeightLoader::build(Request& r) {
@@ -272,7 +311,7 @@ Status WeightLoader::build(Request& r) {
 Status WeightLoader::add_tensor(TensorBytes bytes) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!build_error_.ok()) return build_error_;
-  if (phase_ == Phase::kCollect) return internal_error("tensor bytes arrived after the model was assembled");
+  if (phase_ == Phase::kTake) return internal_error("tensor bytes arrived after the model was assembled");
   phase_ = Phase::kBuild;
   const std::string name = bytes.view().name;
   auto users = users_.find(name);
@@ -303,7 +342,7 @@ Status WeightLoader::add_tensor(TensorBytes bytes) {
   return Status::Ok();
 }
 
-Status WeightLoader::start_collecting() {
+Status WeightLoader::finish_builds() {
   MBLIP_RETURN_IF_ERROR(wait_builds());
   std::lock_guard<std::mutex> lock(mu_);
   for (const Request& r : requests_)
@@ -312,8 +351,7 @@ Status WeightLoader::start_collecting() {
                               "' never arrived (model file truncated?)");
   arrived_.clear();
   held_bytes_ = 0;
-  phase_ = Phase::kCollect;
-  collect_next_ = 0;
+  phase_ = Phase::kTake;
   return Status::Ok();
 }
 

@@ -1,6 +1,6 @@
-// Weights for the model towers, built one tensor at a time: the towers' load functions run twice
-// against a WeightLoader, first to plan (check names/shapes/types against the GGUF tensor infos
-// and record each request), then, after every tensor's bytes went through add_tensor(), to collect.
+// Weights for the model towers, built one tensor at a time from the tensor table
+// (model/tensor_names.h): planned against the GGUF tensor infos, built as each tensor's bytes
+// arrive, then taken by name by the towers' load functions (one pass).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include "io/gguf.h"
 #include "kernels/linear.h"
 #include "mblip/status.h"
+#include "model/tensor_names.h"
 #include "ops/ops.h"
 
 namespace mblip {
@@ -62,32 +63,37 @@ class TensorBytes {
 
 class PackedWeightStore;
 
+// Builds every weight the tensor table declares: plan() checks each declaration against the
+// header's tensor infos (no tensor bytes needed) and records a build request; add_tensor() builds
+// requests as their inputs arrive (any order) and releases each input once no request needs it;
+// after finish_builds() the towers take their weights by GGUF name, once each.
 class WeightLoader {
  public:
-  // Starts in the planning phase against the header's tensor infos (no tensor bytes needed).
   WeightLoader(const GgufFile& header, const LinearOptions& opts);
   ~WeightLoader();
 
-  // --- the towers' interface (both phases) ---
-  // Linear weight {out, in} (any stored type; higher-rank weights such as the patch conv are
-  // viewed as {shape[0], rest}) and optional f32 bias {out} (bias_name "" = none).
-  // Planning: checks and records, returns an empty Linear. Collecting: the built kernel.
-  Result<ops::Linear> linear(const std::string& weight_name, const std::string& bias_name, int64_t out, int64_t in);
-  // A float vector of the given shape (f32 or f16 stored). Planning returns an empty vector.
-  Result<std::vector<float>> floats(const std::string& name, const std::vector<int64_t>& shape);
-  Result<Embedding> embedding(const std::string& name, int64_t rows, int64_t cols);
-  bool has(const std::string& name) const { return header_.tensor(name) != nullptr; }
+  // --- 1. planning ---
+  // kLinear / kConv -> a linear kernel (weight {out, rest...} viewed as {out, in}, with its f32
+  // bias); kNorm / kFloats -> float vector (f32 or f16 stored); kEmbedding -> Embedding (plus a
+  // linear kernel when also_linear); kBias is read by its linear.
+  Status plan(const std::vector<ExpectedTensor>& table);
 
-  // --- between the two phases: tensor bytes, in any order (file order keeps memory low) ---
-  // True when a recorded request reads this tensor (others need not be read at all).
+  // --- 2. tensor bytes, in any order (file order keeps memory low) ---
+  // True when a planned request reads this tensor (others need not be read at all).
   bool wants(const std::string& name) const;
   // Builds every request whose inputs have all arrived (kernels pack, vectors copy) and releases
   // each tensor's bytes as soon as nothing else needs them. A weight whose bias comes later in
   // the file is held until the bias arrives.
   Status add_tensor(TensorBytes bytes);
-  // Ends the build: every request must be complete. The towers' load functions then run again
-  // and receive the built weights, in the order they were requested.
-  Status start_collecting();
+  // Waits for the build workers; every request must be complete.
+  Status finish_builds();
+
+  // --- 3. the towers' interface: each built weight, by the GGUF name of its tensor ---
+  Result<ops::Linear> linear(const std::string& weight_name);
+  Result<std::vector<float>> floats(const std::string& name);
+  Result<Embedding> embedding(const std::string& name);
+  // Every built weight was taken by a tower (the towers and the table agree).
+  Status check_all_taken() const;
 
   // Estimated bytes of everything built (packed kernels, float vectors, embeddings).
   uint64_t planned_bytes() const { return planned_bytes_; }
@@ -99,10 +105,14 @@ class WeightLoader {
 
  private:
   struct Request;
-  enum class Phase { kPlan, kBuild, kCollect };
+  enum class Phase { kPlan, kBuild, kTake };
   Result<const GgufTensorInfo*> find(const std::string& name, const std::vector<int64_t>* shape) const;
+  Status plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape);
+  Status plan_floats(const std::string& name, const std::vector<int64_t>& shape);
+  Status plan_embedding(const std::string& name, const std::vector<int64_t>& shape);
+  void add_request(Request r);
   Status build(Request& r);
-  Result<Request*> next(const char* kind, const std::string& name);
+  Result<Request*> take(int kind, const char* what, const std::string& name);
   // Linear kernels are built on worker threads natively (packing is the load's CPU work);
   // the inputs' bytes are released when their last build finishes. Callers hold mu_.
   void drop_inputs(const Request& r);
@@ -114,10 +124,10 @@ class WeightLoader {
   LinearOptions opts_;
   Phase phase_ = Phase::kPlan;
   std::vector<Request> requests_;
+  std::map<std::pair<int, std::string>, size_t> index_;  // (kind, name) -> request
   std::map<std::string, std::vector<size_t>> users_;  // tensor name -> requests reading it
   std::map<std::string, TensorBytes> arrived_;        // tensors still needed by a pending request
   std::map<std::string, size_t> remaining_uses_;
-  size_t collect_next_ = 0;
   uint64_t planned_bytes_ = 0, largest_tensor_ = 0, held_bytes_ = 0, peak_held_ = 0;
   // Worker threads for linear builds (none in wasm or with MBLIP_LOAD_THREADS=1).
   mutable std::mutex mu_;

@@ -1,6 +1,6 @@
-// Machine probes of `mblip bench` (see bench_probes.h): read bandwidth, fp32 and int8 peaks,
-// and the model-facing ops timed at full-size shapes. Figures only: nothing here asserts.
-#include "bench_probes.h"
+// Machine probes of benchmarks (mblip/bench.h): read bandwidth, fp32 and int8 peaks, and the
+// model-facing ops timed at full-size shapes. Figures only: nothing here asserts.
+#include "mblip/bench.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,13 +17,15 @@
 #include "io/quant.h"
 #include "io/tensor.h"
 #include "kernels/linear.h"
+#include "kernels/thread_pool.h"
 #include "ops/ops.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
-namespace mblip_cli {
+namespace mblip {
+namespace bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -101,7 +103,7 @@ double median_ms(int reps, F&& f) {
 
 }  // namespace
 
-ProbeResult probe_read_bandwidth(mblip::ThreadPool& pool, size_t bytes, int reps) {
+static ProbeResult probe_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
   const size_t words = bytes / sizeof(uint64_t);
   std::unique_ptr<uint64_t[]> buf(new uint64_t[words]);
   for (size_t i = 0; i < words; ++i) buf[i] = i;  // touch every page
@@ -125,7 +127,7 @@ ProbeResult probe_read_bandwidth(mblip::ThreadPool& pool, size_t bytes, int reps
   return res;
 }
 
-ProbeResult probe_fp32_peak(mblip::ThreadPool& pool) {
+static ProbeResult probe_fp32_peak(ThreadPool& pool) {
   const bool avx = have_avx2_fma();
   const size_t threads = static_cast<size_t>(pool.threads());
   const size_t iters = avx ? kFmaIters : kFmaIters / 2;
@@ -146,30 +148,30 @@ ProbeResult probe_fp32_peak(mblip::ThreadPool& pool) {
   return res;
 }
 
-ProbeResult probe_linear_gemm(mblip::ThreadPool& pool, const char* dtype, size_t m, size_t k, size_t n,
+static ProbeResult probe_linear_gemm(ThreadPool& pool, const char* dtype, size_t m, size_t k, size_t n,
                               double seconds) {
   ProbeResult res;
-  auto type = mblip::dtype_from_name(dtype);
+  auto type = dtype_from_name(dtype);
   if (!type.ok()) return res;
   const auto wf = noise(n * k, 11, 0.05f);
   const auto x = noise(m * k, 12, 1.0f);
   std::vector<float> y(m * n);
-  auto nbytes = mblip::dtype_bytes(type.value(), static_cast<int64_t>(n * k));
+  auto nbytes = dtype_bytes(type.value(), static_cast<int64_t>(n * k));
   if (!nbytes.ok()) return res;
   std::vector<uint8_t> w(nbytes.value());
-  mblip::quantize_row(type.value(), wf.data(), w.data(), static_cast<int64_t>(n * k));
-  mblip::TensorView tv;
+  quantize_row(type.value(), wf.data(), w.data(), static_cast<int64_t>(n * k));
+  TensorView tv;
   tv.name = "bench.w";
   tv.type = type.value();
   tv.shape = {static_cast<int64_t>(n), static_cast<int64_t>(k)};
   tv.data = w.data();
   tv.nbytes = w.size();
-  auto kr = mblip::make_linear(tv, nullptr);
+  auto kr = make_linear(tv, nullptr);
   if (!kr.ok()) {
     res.detail = kr.status().to_string();
     return res;
   }
-  const mblip::LinearKernel& kern = *kr.value();
+  const LinearKernel& kern = *kr.value();
   if (!kern.forward(x.data(), m, y.data(), pool).ok()) {
     res.detail = "forward failed";
     return res;
@@ -194,21 +196,21 @@ ProbeResult probe_linear_gemm(mblip::ThreadPool& pool, const char* dtype, size_t
 namespace {
 
 // One linear of random weights of `dtype` (n x k), timed at m rows: median ms per call.
-double linear_ms(mblip::ThreadPool& pool, const std::string& dtype, size_t m, size_t k, size_t n, int reps) {
-  auto type = mblip::dtype_from_name(dtype);
+double linear_ms(ThreadPool& pool, const std::string& dtype, size_t m, size_t k, size_t n, int reps) {
+  auto type = dtype_from_name(dtype);
   if (!type.ok()) return 0;
   const auto wf = noise(n * k, 13 + n + k, 0.05f);
-  auto nbytes = mblip::dtype_bytes(type.value(), static_cast<int64_t>(n * k));
+  auto nbytes = dtype_bytes(type.value(), static_cast<int64_t>(n * k));
   if (!nbytes.ok()) return 0;
   std::vector<uint8_t> w(nbytes.value());
-  mblip::quantize_row(type.value(), wf.data(), w.data(), static_cast<int64_t>(n * k));
-  mblip::TensorView tv;
+  quantize_row(type.value(), wf.data(), w.data(), static_cast<int64_t>(n * k));
+  TensorView tv;
   tv.name = "bench.w";
   tv.type = type.value();
   tv.shape = {static_cast<int64_t>(n), static_cast<int64_t>(k)};
   tv.data = w.data();
   tv.nbytes = w.size();
-  auto kr = mblip::make_linear(tv, nullptr);
+  auto kr = make_linear(tv, nullptr);
   if (!kr.ok()) return 0;
   const auto x = noise(m * k, 14, 1.0f);
   std::vector<float> y(m * n);
@@ -217,7 +219,7 @@ double linear_ms(mblip::ThreadPool& pool, const std::string& dtype, size_t m, si
 
 }  // namespace
 
-std::vector<OpTiming> probe_ops(mblip::ThreadPool& pool, const OpShapes& shapes) {
+static std::vector<OpTiming> probe_ops(ThreadPool& pool, const OpShapes& shapes) {
   using namespace mblip;
   std::vector<OpTiming> out;
   const int reps = 5;
@@ -364,4 +366,14 @@ std::string loadavg() {
   return a + " " + b + " " + c;
 }
 
-}  // namespace mblip_cli
+Probes::Probes(int threads) : pool_(std::make_unique<ThreadPool>(threads)) {}
+Probes::~Probes() = default;
+ProbeResult Probes::read_bandwidth(size_t bytes, int reps) { return probe_read_bandwidth(*pool_, bytes, reps); }
+ProbeResult Probes::fp32_peak() { return probe_fp32_peak(*pool_); }
+ProbeResult Probes::linear_gemm(const char* dtype, size_t m, size_t k, size_t n, double seconds) {
+  return probe_linear_gemm(*pool_, dtype, m, k, n, seconds);
+}
+std::vector<OpTiming> Probes::ops(const OpShapes& shapes) { return probe_ops(*pool_, shapes); }
+
+}  // namespace bench
+}  // namespace mblip

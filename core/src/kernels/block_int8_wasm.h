@@ -1,0 +1,151 @@
+// WASM SIMD micro-kernel of the block-int8 driver (kernels/block_int8_driver.h), parameterized by the
+// format's block dot (4 exact int32 lanes per block): SIMD128 (i32x4.dot_i16x8_s) or relaxed SIMD.
+// Small tiles (MR <= 2, decode) do the float work 4 blocks at a time: the 4 blocks' integer lane sums
+// are transposed into one vector of 4 block sums, converted once and scaled by the 4 (d_w * d_x)
+// products in one multiply. Larger tiles (one weight row x 3-4 activation rows) scale per block
+// when the dot allows it (Dot::kPerBlockOk: its 4 lanes are partial sums without cancellation; the
+// transposed form needs more live vectors than V8 has registers), else use the transposed form too.
+// Include from wasm files only.
+#pragma once
+#include <wasm_simd128.h>
+
+#include "kernels/block_int8_driver.h"
+
+namespace mblip {
+
+// 4 IEEE halves (finite) -> float, exactly: shift exponent+mantissa into place (value * 2^-112),
+// rescale by 2^112 (also right for subnormals and zero), then restore the sign.
+inline v128_t wasm_half4_to_f32(const uint16_t* h) {
+  const v128_t v = wasm_u32x4_load16x4(h);
+  const v128_t sign = wasm_i32x4_shl(wasm_v128_and(v, wasm_i32x4_splat(0x8000)), 16);
+  const v128_t em = wasm_i32x4_shl(wasm_v128_and(v, wasm_i32x4_splat(0x7FFF)), 13);
+  const v128_t f = wasm_f32x4_mul(em, wasm_f32x4_splat(0x1p112f));
+  return wasm_v128_or(f, sign);
+}
+
+// {a0 + a2, a1 + a3, b0 + b2, b1 + b3}: half of a 4-way transpose-add.
+inline v128_t wasm_pair_sum(v128_t a, v128_t b) {
+  return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
+}
+// From pair_sum(a, b) and pair_sum(c, d): {sum a, sum b, sum c, sum d}.
+inline v128_t wasm_quad_sum(v128_t ab, v128_t cd) {
+  return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 2, 4, 6), wasm_i32x4_shuffle(ab, cd, 1, 3, 5, 7));
+}
+
+// Dot: kBlockBytes; kScale (a power of two undoing a scaled unpack); kPerBlockOk (false when a lane
+// carries a block-wide correction, whose per-lane rounding would cancel badly); types W, X;
+// static W unpack(const uint8_t* wb); static X load(const int8_t* xb, int32_t xsum) (xsum: the
+// activation block's integer sum); static v128_t dot(const W&, const X&).
+template <class Dot>
+struct BlockWasmKernel {
+  static constexpr bool kPairRows = true;
+  static void scales(const uint16_t* dh, size_t nbp, float* dst) {
+    for (size_t b = 0; b < nbp; b += 4) wasm_v128_store(dst + b, wasm_half4_to_f32(dh + b));
+  }
+  static float finish(v128_t acc) {
+    return Dot::kScale * ((wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) +
+                          (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3)));
+  }
+
+  template <int MR, int NR>
+  static void tile(const uint8_t* const* qs, const float* const* dw, const Q8Acts& a, size_t i0,
+                   float (&out)[MR][NR]) {
+    if constexpr (MR <= 2 || !Dot::kPerBlockOk) {
+      transposed<MR, NR>(qs, dw, a, i0, out);
+    } else {
+      static_assert(NR == 1, "3-4 row tiles are one weight row");
+      per_block<MR>(qs[0], dw[0], a, i0, out);
+    }
+  }
+
+  template <int MR, int NR>
+  static void transposed(const uint8_t* const* qs, const float* const* dw, const Q8Acts& a, size_t i0,
+                         float (&out)[MR][NR]) {
+    v128_t acc[MR][NR];
+    const int8_t* xq[MR];
+    const float* dx[MR];
+    const int32_t* xs[MR];
+    for (int t = 0; t < MR; ++t) {
+      for (int n = 0; n < NR; ++n) acc[t][n] = wasm_f32x4_splat(0.f);
+      xq[t] = a.row_q(i0 + t);
+      dx[t] = a.row_d(i0 + t);
+      xs[t] = a.row_s(i0 + t);
+    }
+    for (size_t b0 = 0; b0 < a.nbp; b0 += 4) {  // nbp is a multiple of 4
+      v128_t half[2][MR][NR];                    // pair sums of blocks (b0, b0+1) and (b0+2, b0+3)
+      for (int p = 0; p < 2; ++p) {
+        v128_t s[2][MR][NR];
+        for (int u = 0; u < 2; ++u) {
+          const size_t b = b0 + 2 * p + u;
+          typename Dot::W wv[NR];
+          for (int n = 0; n < NR; ++n) wv[n] = Dot::unpack(qs[n] + b * Dot::kBlockBytes);
+          for (int t = 0; t < MR; ++t) {
+            const typename Dot::X xv = Dot::load(xq[t] + b * kQ4Block, xs[t][b]);
+            for (int n = 0; n < NR; ++n) s[u][t][n] = Dot::dot(wv[n], xv);
+          }
+        }
+        for (int t = 0; t < MR; ++t)
+          for (int n = 0; n < NR; ++n) half[p][t][n] = wasm_pair_sum(s[0][t][n], s[1][t][n]);
+      }
+      for (int t = 0; t < MR; ++t) {
+        const v128_t sx = wasm_v128_load(dx[t] + b0);
+        for (int n = 0; n < NR; ++n) {
+          const v128_t isum = wasm_quad_sum(half[0][t][n], half[1][t][n]);
+          const v128_t scale = wasm_f32x4_mul(wasm_v128_load(dw[n] + b0), sx);
+          acc[t][n] = wasm_f32x4_add(acc[t][n], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), scale));
+        }
+      }
+    }
+    for (int t = 0; t < MR; ++t)
+      for (int n = 0; n < NR; ++n) out[t][n] = finish(acc[t][n]);
+  }
+
+  template <int MR>
+  static void per_block(const uint8_t* qs, const float* dw, const Q8Acts& a, size_t i0, float (&out)[MR][1]) {
+    v128_t acc[MR];
+    const int8_t* xq[MR];
+    const float* dx[MR];
+    const int32_t* xs[MR];
+    for (int t = 0; t < MR; ++t) {
+      acc[t] = wasm_f32x4_splat(0.f);
+      xq[t] = a.row_q(i0 + t);
+      dx[t] = a.row_d(i0 + t);
+      xs[t] = a.row_s(i0 + t);
+    }
+    for (size_t b = 0; b < a.nbp; ++b) {
+      const typename Dot::W wv = Dot::unpack(qs + b * Dot::kBlockBytes);
+      for (int t = 0; t < MR; ++t) {
+        const v128_t isum = Dot::dot(wv, Dot::load(xq[t] + b * kQ4Block, xs[t][b]));
+        const float sc = dw[b] * dx[t][b];
+        acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_splat(sc)));
+      }
+    }
+    for (int t = 0; t < MR; ++t) out[t][0] = finish(acc[t]);
+  }
+};
+
+// Activations (or Q8_0 weights) of one block widened to 4 x 8 int16 on load.
+struct WasmI16Block {
+  v128_t v[4];
+};
+inline WasmI16Block wasm_load_i16_block(const int8_t* p) {
+  return {{wasm_i16x8_load8x8(p), wasm_i16x8_load8x8(p + 8), wasm_i16x8_load8x8(p + 16), wasm_i16x8_load8x8(p + 24)}};
+}
+inline v128_t wasm_i16_block_dot(const WasmI16Block& w, const WasmI16Block& x) {
+  return wasm_i32x4_add(wasm_i32x4_add(wasm_i32x4_dot_i16x8(w.v[0], x.v[0]), wasm_i32x4_dot_i16x8(w.v[1], x.v[1])),
+                        wasm_i32x4_add(wasm_i32x4_dot_i16x8(w.v[2], x.v[2]), wasm_i32x4_dot_i16x8(w.v[3], x.v[3])));
+}
+
+#if defined(__wasm_relaxed_simd__)
+// One activation block for the relaxed-SIMD dots: elements 0..15 and 16..31 as int8, and the
+// accumulator start {kOffset * block sum, 0, 0, 0} that folds the weights' offset in (exact in int32).
+template <int kOffset>
+struct WasmRelaxedActs {
+  v128_t lo, hi, init;
+  static WasmRelaxedActs load(const int8_t* xb, int32_t xsum) {
+    return {wasm_v128_load(xb), wasm_v128_load(xb + 16), wasm_i32x4_make(kOffset * xsum, 0, 0, 0)};
+  }
+};
+#endif
+
+}  // namespace mblip

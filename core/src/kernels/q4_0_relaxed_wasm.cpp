@@ -1,0 +1,42 @@
+// Relaxed-SIMD variant of the Q4_0 x q8-block GEMM (kernels/q4_0.h), built only with -mrelaxed-simd.
+// i32x4.relaxed_dot_i8x16_i7x16_add_s is exact and engine-independent only while the 7-bit operand's
+// high bit is clear (a set bit is read as signed on some engines, unsigned on others: x86 Chromium).
+// So the raw nibbles q in 0..15 are that operand and the int8 activations the other; the -8 offset is
+// folded in as -8 * (activation block sum) in lane 0 of the accumulator. The block sums are exact;
+// the lanes are added as integers before any rounding (transposed tiles only), so tiles of 1-2 rows
+// equal SIMD128's bit for bit and larger ones round once per block like the reference.
+#if defined(__wasm_relaxed_simd__)
+#include "kernels/block_int8_wasm.h"
+#include "kernels/q4_0.h"
+
+namespace mblip {
+namespace {
+
+struct Q4DotRelaxed {
+  static constexpr size_t kBlockBytes = 16;
+  static constexpr float kScale = 1.0f;
+  static constexpr bool kPerBlockOk = false;  // lane 0 holds the block's offset correction
+  struct W {
+    v128_t lo, hi;  // elements 0..15 and 16..31: the nibbles q in 0..15
+  };
+  using X = WasmRelaxedActs<-8>;
+  static W unpack(const uint8_t* q) {
+    const v128_t raw = wasm_v128_load(q);
+    return {wasm_v128_and(raw, wasm_i8x16_splat(0x0F)), wasm_u8x16_shr(raw, 4)};
+  }
+  static X load(const int8_t* xb, int32_t xsum) { return X::load(xb, xsum); }
+  static v128_t dot(const W& w, const X& x) {
+    const v128_t s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.lo, x.init);
+    return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.hi, w.hi, s);
+  }
+};
+
+}  // namespace
+
+void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                            const float* bias) {
+  block_gemm<BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias);
+}
+
+}  // namespace mblip
+#endif

@@ -1,0 +1,47 @@
+// Relaxed-SIMD variant of the Q8_0 x q8-block GEMM (kernels/q8_0.h), built only with -mrelaxed-simd.
+// i32x4.relaxed_dot_i8x16_i7x16_add_s is engine-independent only for a 7-bit operand in 0..127 whose
+// pair sums fit int16 (x86 engines without AVX-VNNI saturate them, e.g. Chromium here). So each weight
+// w is split: u = w + 128 = 16 uh + ul with uh, ul in 0..15, and dot(x, w) = 16 dot(x, uh) +
+// dot(x, ul) - 128 sum(x): four relaxed dots per block, each exact on every engine (|pair| <= 3810).
+// The block sums are exact and their lanes are added as integers before any rounding (transposed
+// tiles only): tiles of 1-2 rows equal the SIMD128 variant's bit for bit. Slower than SIMD128 where
+// the engine has no VNNI lowering, so not the default (kernels/q8_0.cpp).
+#if defined(__wasm_relaxed_simd__)
+#include "kernels/block_int8_wasm.h"
+#include "kernels/q8_0.h"
+
+namespace mblip {
+namespace {
+
+struct Q8DotRelaxed {
+  static constexpr size_t kBlockBytes = 32;
+  static constexpr float kScale = 1.0f;
+  static constexpr bool kPerBlockOk = false;  // lane 0 holds the block's offset correction
+  struct W {
+    v128_t hi0, lo0, hi1, lo1;  // uh and ul of elements 0..15, then of 16..31
+  };
+  using X = WasmRelaxedActs<-128>;
+  static W unpack(const uint8_t* q) {
+    const v128_t bias = wasm_i8x16_splat(static_cast<int8_t>(0x80)), mask = wasm_i8x16_splat(0x0F);
+    const v128_t u0 = wasm_v128_xor(wasm_v128_load(q), bias), u1 = wasm_v128_xor(wasm_v128_load(q + 16), bias);
+    return {wasm_u8x16_shr(u0, 4), wasm_v128_and(u0, mask), wasm_u8x16_shr(u1, 4), wasm_v128_and(u1, mask)};
+  }
+  static X load(const int8_t* xb, int32_t xsum) { return X::load(xb, xsum); }
+  static v128_t dot(const W& w, const X& x) {
+    const v128_t h = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(
+        x.hi, w.hi1, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.hi0, wasm_i32x4_splat(0)));
+    const v128_t l = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(
+        x.hi, w.lo1, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.lo0, x.init));
+    return wasm_i32x4_add(wasm_i32x4_shl(h, 4), l);
+  }
+};
+
+}  // namespace
+
+void q8_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                            const float* bias) {
+  block_gemm<BlockWasmKernel<Q8DotRelaxed>>(w, a, r0, r1, y, ldy, bias);
+}
+
+}  // namespace mblip
+#endif
