@@ -6,8 +6,9 @@
 # Variables (all optional):
 #   MBLIP_DEMO_MODEL_SRC  Hugging Face checkpoint directory to convert into the default model
 #                         (default: none -> the bundled synthetic model from mblip-synth; set it to a
-#                         real Gregor/mblip-mt0-xl download with MBLIP_DEMO_WEIGHTS=q4_0)
-#   MBLIP_DEMO_WEIGHTS    --weights type for mblip-convert (default f32; q4_0 for the real model)
+#                         real Gregor/mblip-mt0-xl download)
+#   MBLIP_DEMO_WEIGHTS    --weights type for mblip-convert and mblip-synth (default: the converter's
+#                         default recipe, q4_0 with 8-bit attention-critical tensors)
 #   MBLIP_DEMO_SYNTH_ARGS arguments of mblip-synth when no checkpoint directory exists (default: --preset mini)
 #   MBLIP_DEMO_IMAGES     sample images to caption (default: samples/*)
 #   NATIVE_BIN, PORT
@@ -17,7 +18,9 @@ cd "$here"
 
 NATIVE_BIN=${NATIVE_BIN:-build/native/bin}
 MODEL_SRC=${MBLIP_DEMO_MODEL_SRC:-}
-WEIGHTS=${MBLIP_DEMO_WEIGHTS:-f32}
+WEIGHTS=${MBLIP_DEMO_WEIGHTS:-}
+weights_args=()
+[ -n "$WEIGHTS" ] && weights_args=(--weights "$WEIGHTS")
 SYNTH_ARGS=${MBLIP_DEMO_SYNTH_ARGS:---preset mini}
 MODEL_OUT=web/demo/models/default.gguf
 PORT=${PORT:-8080}
@@ -29,12 +32,12 @@ die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
 mkdir -p "$(dirname "$MODEL_OUT")"
 if [ -n "$MODEL_SRC" ] && [ -d "$MODEL_SRC" ]; then
   [ -x "$NATIVE_BIN/mblip-convert" ] || die "$NATIVE_BIN/mblip-convert is missing (make native)"
-  say "converting $MODEL_SRC -> $MODEL_OUT (weights $WEIGHTS)"
-  "$NATIVE_BIN/mblip-convert" "$MODEL_SRC" "$MODEL_OUT" --weights "$WEIGHTS" --force --quiet
+  say "converting $MODEL_SRC -> $MODEL_OUT (weights ${WEIGHTS:-default recipe})"
+  "$NATIVE_BIN/mblip-convert" "$MODEL_SRC" "$MODEL_OUT" "${weights_args[@]}" --force --quiet
 elif [ -x "$NATIVE_BIN/mblip-synth" ]; then
   say "bundled default: synthetic model with random weights ($SYNTH_ARGS) -> $MODEL_OUT"
   # shellcheck disable=SC2086
-  "$NATIVE_BIN/mblip-synth" "$MODEL_OUT" $SYNTH_ARGS --force
+  "$NATIVE_BIN/mblip-synth" "$MODEL_OUT" $SYNTH_ARGS "${weights_args[@]}" --force
 else
   die "no model source: $MODEL_SRC does not exist and $NATIVE_BIN/mblip-synth is not built"
 fi

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "convert/convert.h"
+#include "convert/recipe.h"
 #include "support/golden.h"
 #include "support/models.h"
 
@@ -21,7 +22,7 @@ const TestRecipe* standard_recipes(size_t* count) {
       {"f32", mblip::DType::F32, {}},
       {"f16", mblip::DType::F16, {}},
       {"q8_0", mblip::DType::Q8_0, {}},
-      {"default", mblip::DType::Q4_0, {{mblip::Component::kVision, mblip::DType::Q8_0}}},
+      {"default", mblip::DType::Q4_0, {}, /*converter_default=*/true},
   };
   *count = sizeof(kRecipes) / sizeof(kRecipes[0]);
   return kRecipes;
@@ -44,6 +45,7 @@ std::string recipe_gguf_of(const std::string& input_dir, const std::string& cach
   o.output_path = unique;
   o.weights = r.weights;
   o.overrides = r.overrides;
+  if (r.converter_default) mblip::set_recipe(o, mblip::default_recipe());
   mblip::Status st = mblip::convert_checkpoint(o);
   if (!st.ok()) throw std::runtime_error("recipe_gguf_of(" + input_dir + ", " + r.name + "): " + st.to_string());
   if (std::rename(unique.c_str(), out.c_str()) != 0) {

@@ -13,9 +13,10 @@ struct TestRecipe {
   const char* name;                                // "f32", "f16", "q8_0", "default", ...
   mblip::DType weights;
   std::map<mblip::Component, mblip::DType> overrides;
+  bool converter_default = false;  // true: the converter's default_recipe() (weights/overrides unused)
 };
 
-// The recipes every quality table lists: f32, f16, q8_0, and the default (q4_0, vision q8_0).
+// The recipes every quality table lists: f32, f16, q8_0, and the converter's default recipe.
 const TestRecipe* standard_recipes(size_t* count);
 
 // input_dir converted with `r` into tmp_dir()/<cache_stem>-<r.name>.gguf. Throws

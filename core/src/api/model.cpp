@@ -103,30 +103,6 @@ std::shared_ptr<PackedWeightStore> open_weight_store(const GgufFile& f, const st
 #endif
 }
 
-// Feeds every wanted tensor in file order (each released once built), reporting progress by bytes.
-Status feed_file_tensors(MBlipModelBuilder& builder, GgufFile& file, const std::function<void(double)>& progress) {
-  std::vector<const GgufTensorInfo*> order;
-  uint64_t total = 0, done = 0;
-  for (const GgufTensorInfo& t : file.tensors()) {
-    order.push_back(&t);
-    total += t.view.nbytes;
-  }
-  std::sort(order.begin(), order.end(),
-            [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
-  double reported = 0;
-  for (const GgufTensorInfo* t : order) {
-    done += t->view.nbytes;
-    if (!builder.wants(t->view.name)) continue;
-    MBLIP_RETURN_IF_ERROR(builder.add_tensor(TensorBytes(t->view, [&file, t] { file.release(*t); })));
-    const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-    if (progress && f - reported >= 0.005 && f < 1.0) {
-      reported = f;
-      progress(f);
-    }
-  }
-  return Status::Ok();
-}
-
 // A whole file in memory (mmap natively, or a caller's buffer): tensors are fed in file order
 // through the same builder the stream uses, each released once packed. `path` (file loads):
 // the packed-weights cache is used.
@@ -137,7 +113,7 @@ Result<std::shared_ptr<Model>> load_from(std::unique_ptr<ByteSource> bytes, bool
   std::shared_ptr<PackedWeightStore> store = open_weight_store(*file, path, opts);
   {
     WeightStoreScope scope(store);
-    MBLIP_RETURN_IF_ERROR(feed_file_tensors(*p.builder, *file, opts.on_progress));
+    MBLIP_RETURN_IF_ERROR(p.builder->add_file_tensors(*file, opts.on_progress));
   }
   auto model = finish_load(p, opts);  // waits for the build workers; runs no operator
   if (store && model.ok()) MBLIP_RETURN_IF_ERROR(store->finalize());  // before any operator runs
