@@ -37,10 +37,13 @@ set_target_properties(mblip_relaxed_rt PROPERTIES C_COMPILER_LAUNCHER "${CMAKE_C
 target_link_libraries(mblip_platform INTERFACE mblip_relaxed_rt)
 
 # clang-19 renames main(int, char**) to __main_argc_argv, which emcc 3.1.6's libc never calls:
-# compile the Catch2 main TU with the stock clang-14 (no launcher) when tests are built.
+# compile the TUs that define main (the Catch2 main, the kernel benchmark) with the stock clang-14
+# (no launcher); the kernels they call are in the libraries, built with clang-19.
 function(_mblip_relaxed_main_with_clang14)
-  if(TARGET mblip_catch_main)
-    set_target_properties(mblip_catch_main PROPERTIES CXX_COMPILER_LAUNCHER "")
-  endif()
+  foreach(t mblip_catch_main mblip-bench-kernels)
+    if(TARGET ${t})
+      set_target_properties(${t} PROPERTIES CXX_COMPILER_LAUNCHER "")
+    endif()
+  endforeach()
 endfunction()
 cmake_language(DEFER DIRECTORY "${CMAKE_SOURCE_DIR}" CALL _mblip_relaxed_main_with_clang14)
