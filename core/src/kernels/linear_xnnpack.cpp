@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -144,6 +145,21 @@ struct XnnWeights {
   bool bias = false;
   std::shared_ptr<PackedWeightStore> store;  // holds the packed weights (when cached)
   std::vector<std::unique_ptr<SliceWeights>> slices;
+  // The operators made while packing (one per slice), handed to the first context that runs
+  // the kernel: the usual single Session creates no operator of its own (XNNPACK's create
+  // checks every block scale, ~0.1 s over a full-size model).
+  std::vector<xnn_operator_t> take_spares() const {
+    std::lock_guard<std::mutex> lock(spare_mu);
+    return std::move(spare_ops);
+  }
+  mutable std::mutex spare_mu;
+  mutable std::vector<xnn_operator_t> spare_ops;
+  XnnWeights() = default;
+  XnnWeights(const XnnWeights&) = delete;
+  XnnWeights& operator=(const XnnWeights&) = delete;
+  ~XnnWeights() {
+    for (xnn_operator_t op : spare_ops) xnn_delete_operator(op);
+  }
 };
 
 Status create_slice_with(const TensorView& w, const float* bias, Path path, size_t n0, size_t ns,
@@ -179,9 +195,11 @@ Result<std::unique_ptr<XnnState>> make_state(const std::shared_ptr<const XnnWeig
   view.type = w->type;
   view.shape = {static_cast<int64_t>(w->n), static_cast<int64_t>(w->k)};
   const float* bias = w->bias ? reinterpret_cast<const float*>(kDummyBytes) : nullptr;
-  for (const auto& sw : w->slices) {
+  st->ops = w->take_spares();  // all slices' operators, or none
+  for (size_t i = st->ops.size(); i < w->slices.size(); ++i) {
+    SliceWeights& sw = *w->slices[i];
     xnn_operator_t op = nullptr;
-    MBLIP_RETURN_IF_ERROR(create_slice_with(view, bias, w->path, sw->n0(), sw->rows(), sw->provider(), true, &op));
+    MBLIP_RETURN_IF_ERROR(create_slice_with(view, bias, w->path, sw.n0(), sw.rows(), sw.provider(), true, &op));
     st->ops.push_back(op);
   }
   if (w->path != Path::kF32) {
@@ -310,6 +328,14 @@ class XnnpackLinear final : public LinearKernel {
   std::shared_ptr<const XnnWeights> w_;
 };
 
+// `count` bf16 ones from a process-wide read-only buffer (one slice's worth: max_slice_elems / 32
+// scales), or nullptr when a slice needs more (the caller then fills its own).
+const uint16_t* bf16_ones(size_t count) {
+  static const std::vector<uint16_t> ones(static_cast<size_t>(XnnLinearOptions{}.max_slice_elems) / kQBlock,
+                                          to_bf16(1.f));
+  return count <= ones.size() ? ones.data() : nullptr;
+}
+
 // Creates the operator for weight rows [n0, n0 + ns). Temporary buffers live only in here.
 // `wc`: the packed-weights cache (or nullptr). `dummy`: the cache holds this slice's packed
 // form, so the weight bytes are not read and nothing is requantized: valid-looking stand-ins
@@ -369,7 +395,12 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
   // d > 0 keeps q; d < 0 uses |d| and 16-q (q = 0, the block's extreme value, clamps to 15).
   const size_t nb = k / kQBlock;
   const uint16_t one_bf16 = to_bf16(1.f);
-  std::vector<uint16_t> scale(ns * nb, one_bf16);  // XNNPACK checks every scale, also on a hit
+  // XNNPACK checks every scale, also on a cache hit: with dummy inputs the scales come from one
+  // shared read-only buffer of ones (a fresh vector per Session's operator cost a page-faulting
+  // allocation per slice, ~0.1 s for the lm_head alone).
+  const uint16_t* shared_ones = dummy ? bf16_ones(ns * nb) : nullptr;
+  std::vector<uint16_t> scale(shared_ones ? 0 : ns * nb, one_bf16);
+  const uint16_t* scale_ptr = shared_ones ? shared_ones : scale.data();
   std::vector<uint8_t> kernel(dummy ? 0 : ns * k / 2);
   const void* kptr = dummy ? static_cast<const void*>(rows) : kernel.data();
   for (size_t r = 0; r < (dummy ? 0 : ns); ++r) {
@@ -383,7 +414,7 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
       repack_q4_block(src + 2, usable ? (d < 0 ? -1 : 1) : 0, kernel.data() + r * k / 2 + blk * kQBlock / 2);
     }
   }
-  st = xnn_create_fully_connected_nc_qd8_f32_qb4w(k, ns, k, n, kQBlock, 8, scale.data(), kptr, b, -inf, inf, 0,
+  st = xnn_create_fully_connected_nc_qd8_f32_qb4w(k, ns, k, n, kQBlock, 8, scale_ptr, kptr, b, -inf, inf, 0,
                                                    nullptr, wc, op);
   return st == xnn_status_success ? Status::Ok() : xnn_error(w.name, "create_fully_connected_nc_qd8_f32_qb4w", st);
 }
@@ -446,10 +477,15 @@ Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView&
     w->slices.push_back(std::make_unique<SliceWeights>(base, n0, std::min(rows_per, n - n0)));
     xnn_operator_t op = nullptr;
     Status s = create_slice(weight, b, w->path, *w->slices.back(), w->store.get(), &op);
-    if (op) xnn_delete_operator(op);  // the packed weights stay in the slice / the store
+    if (!s.ok() && op) xnn_delete_operator(op);
     MBLIP_RETURN_IF_ERROR(s);
+    if (op) w->spare_ops.push_back(op);  // runs on the packed weights in the slice / the store
     if (!w->slices.back()->finish_recording())
       return internal_error("XNNPACK did not report packed weights for '" + weight.name + "'");
+  }
+  if (w->spare_ops.size() != w->slices.size()) {  // all or none (take_spares)
+    for (xnn_operator_t op : w->spare_ops) xnn_delete_operator(op);
+    w->spare_ops.clear();
   }
   return std::unique_ptr<LinearKernel>(std::make_unique<XnnpackLinear>(std::move(w)));
 }
