@@ -154,10 +154,7 @@ struct XnnWeights {
   }
   mutable std::mutex spare_mu;
   mutable std::vector<xnn_operator_t> spare_ops;
-  XnnWeights() = default;
-  XnnWeights(const XnnWeights&) = delete;
-  XnnWeights& operator=(const XnnWeights&) = delete;
-  ~XnnWeights() {
+  ~XnnWeights() {  // (not copyable: the mutex)
     for (xnn_operator_t op : spare_ops) xnn_delete_operator(op);
   }
 };
