@@ -101,6 +101,21 @@ double median_ms(int reps, F&& f) {
   return t[t.size() / 2];
 }
 
+// A linear kernel on random weights of `type` (n x k), quantized like a converted model's.
+Result<std::unique_ptr<LinearKernel>> random_linear(DType type, size_t n, size_t k, uint64_t seed) {
+  const auto wf = noise(n * k, seed, 0.05f);
+  MBLIP_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(type, static_cast<int64_t>(n * k)));
+  std::vector<uint8_t> w(nbytes);
+  quantize_row(type, wf.data(), w.data(), static_cast<int64_t>(n * k));
+  TensorView tv;
+  tv.name = "bench.w";
+  tv.type = type;
+  tv.shape = {static_cast<int64_t>(n), static_cast<int64_t>(k)};
+  tv.data = w.data();
+  tv.nbytes = w.size();
+  return make_linear(tv, nullptr);  // packs: the bytes may go after this
+}
+
 }  // namespace
 
 static ProbeResult probe_read_bandwidth(ThreadPool& pool, size_t bytes, int reps) {
@@ -153,20 +168,9 @@ static ProbeResult probe_linear_gemm(ThreadPool& pool, const char* dtype, size_t
   ProbeResult res;
   auto type = dtype_from_name(dtype);
   if (!type.ok()) return res;
-  const auto wf = noise(n * k, 11, 0.05f);
   const auto x = noise(m * k, 12, 1.0f);
   std::vector<float> y(m * n);
-  auto nbytes = dtype_bytes(type.value(), static_cast<int64_t>(n * k));
-  if (!nbytes.ok()) return res;
-  std::vector<uint8_t> w(nbytes.value());
-  quantize_row(type.value(), wf.data(), w.data(), static_cast<int64_t>(n * k));
-  TensorView tv;
-  tv.name = "bench.w";
-  tv.type = type.value();
-  tv.shape = {static_cast<int64_t>(n), static_cast<int64_t>(k)};
-  tv.data = w.data();
-  tv.nbytes = w.size();
-  auto kr = make_linear(tv, nullptr);
+  auto kr = random_linear(type.value(), n, k, 11);
   if (!kr.ok()) {
     res.detail = kr.status().to_string();
     return res;
@@ -199,18 +203,7 @@ namespace {
 double linear_ms(ThreadPool& pool, const std::string& dtype, size_t m, size_t k, size_t n, int reps) {
   auto type = dtype_from_name(dtype);
   if (!type.ok()) return 0;
-  const auto wf = noise(n * k, 13 + n + k, 0.05f);
-  auto nbytes = dtype_bytes(type.value(), static_cast<int64_t>(n * k));
-  if (!nbytes.ok()) return 0;
-  std::vector<uint8_t> w(nbytes.value());
-  quantize_row(type.value(), wf.data(), w.data(), static_cast<int64_t>(n * k));
-  TensorView tv;
-  tv.name = "bench.w";
-  tv.type = type.value();
-  tv.shape = {static_cast<int64_t>(n), static_cast<int64_t>(k)};
-  tv.data = w.data();
-  tv.nbytes = w.size();
-  auto kr = make_linear(tv, nullptr);
+  auto kr = random_linear(type.value(), n, k, 13 + n + k);
   if (!kr.ok()) return 0;
   const auto x = noise(m * k, 14, 1.0f);
   std::vector<float> y(m * n);
