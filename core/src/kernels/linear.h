@@ -38,6 +38,9 @@ enum class LinearBackend { kAuto, kReference };
 
 struct LinearOptions {
   LinearBackend backend = LinearBackend::kAuto;
+  // The weight runs on few rows per call (a decoder step: 1 row greedy, 5 for beam 5, incl. the
+  // lm_head): make_linear may pick a kernel tuned for m <= 8 (kernels/q4_0_vnni.h).
+  bool small_m = false;
 };
 
 // weight: 2-D {out, in}; bias: optional f32 {out} (nullptr for none). The kernel copies or

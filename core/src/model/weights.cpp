@@ -71,7 +71,21 @@ struct WeightLoader::Request {
   Embedding embedding;
   bool scheduled = false;  // built, or queued for a build worker
   bool taken = false;      // handed to a tower
+  bool small_m = false;    // kLinear run once per decoder step (LinearOptions::small_m)
 };
+
+namespace {
+// Weights run on the decoder's few rows per step: the decoder's linears and the lm_head, but not
+// the cross-attention K/V (computed once per caption from the encoder states).
+bool runs_per_decode_step(const ExpectedTensor& e) {
+  auto ends_with = [&](const char* s) {
+    const size_t n = std::strlen(s);
+    return e.name.size() >= n && e.name.compare(e.name.size() - n, n, s) == 0;
+  };
+  if (e.component == Component::kLmHead) return true;
+  return e.component == Component::kTextDecoder && !ends_with(".ca.k") && !ends_with(".ca.v");
+}
+}  // namespace
 
 WeightLoader::WeightLoader(const GgufFile& header, const LinearOptions& opts) : header_(header), opts_(opts) {
 #ifndef __EMSCRIPTEN__
@@ -117,10 +131,12 @@ void WeightLoader::worker() {
     TensorView b;
     if (!r.bias.empty()) b = arrived_.at(r.bias).view();
     std::shared_ptr<PackedWeightStore> store = store_;
+    LinearOptions lo = opts_;
+    lo.small_m = r.small_m;
     lock.unlock();
     Result<std::unique_ptr<LinearKernel>> k = [&] {
       WeightStoreScope scope(store);  // the loading thread's packed-weights cache
-      return make_linear(w, r.bias.empty() ? nullptr : &b, opts_);
+      return make_linear(w, r.bias.empty() ? nullptr : &b, lo);
     }();
     lock.lock();
     if (k.ok()) {
@@ -171,13 +187,15 @@ Status WeightLoader::plan(const std::vector<ExpectedTensor>& table) {
   for (const ExpectedTensor& e : table) {
     switch (e.role) {
       case TensorRole::kLinear:
-      case TensorRole::kConv: MBLIP_RETURN_IF_ERROR(plan_linear(e.name, e.bias, e.shape)); break;
+      case TensorRole::kConv:
+        MBLIP_RETURN_IF_ERROR(plan_linear(e.name, e.bias, e.shape, runs_per_decode_step(e)));
+        break;
       case TensorRole::kBias: break;  // read by its linear
       case TensorRole::kNorm:
       case TensorRole::kFloats: MBLIP_RETURN_IF_ERROR(plan_floats(e.name, e.shape)); break;
       case TensorRole::kEmbedding:
         MBLIP_RETURN_IF_ERROR(plan_embedding(e.name, e.shape));
-        if (e.also_linear) MBLIP_RETURN_IF_ERROR(plan_linear(e.name, "", e.shape));
+        if (e.also_linear) MBLIP_RETURN_IF_ERROR(plan_linear(e.name, "", e.shape, /*small_m=*/true));  // tied lm_head
         break;
     }
   }
@@ -185,7 +203,8 @@ Status WeightLoader::plan(const std::vector<ExpectedTensor>& table) {
 }
 
 // A linear weight {out, ...} read as {out, in} (the patch conv: in = C * p * p) with an f32 bias {out}.
-Status WeightLoader::plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape) {
+Status WeightLoader::plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape,
+                                 bool small_m) {
   if (shape.size() < 2) return internal_error("linear '" + wn + "' is declared with rank " + std::to_string(shape.size()));
   const int64_t out = shape[0];
   int64_t in = 1;
@@ -203,9 +222,12 @@ Status WeightLoader::plan_linear(const std::string& wn, const std::string& bn, c
     if (b->view.type != DType::F32) return model_load_error("bias '" + bn + "' must be f32");
     largest_tensor_ = std::max<uint64_t>(largest_tensor_, b->view.nbytes);
   }
-  planned_bytes_ += estimate_linear_bytes(view.type, out, in, !bn.empty(), opts_);
+  LinearOptions lo = opts_;
+  lo.small_m = small_m;
+  planned_bytes_ += estimate_linear_bytes(view.type, out, in, !bn.empty(), lo);
   largest_tensor_ = std::max<uint64_t>(largest_tensor_, view.nbytes);
   Request r{Request::kLinear, wn, bn, out, in, false, nullptr, {}, {}};
+  r.small_m = small_m;
   add_request(std::move(r));
   return Status::Ok();
 }
@@ -284,7 +306,9 @@ Status WeightLoader::build(Request& r) {
       TensorView w = v;
       w.shape = {r.out, r.in};
       const TensorView* bias = r.bias.empty() ? nullptr : &arrived_.at(r.bias).view();
-      MBLIP_ASSIGN_OR_RETURN(r.kernel, make_linear(w, bias, opts_));
+      LinearOptions lo = opts_;
+      lo.small_m = r.small_m;
+      MBLIP_ASSIGN_OR_RETURN(r.kernel, make_linear(w, bias, lo));
       break;
     }
     case Request::kFloats: {

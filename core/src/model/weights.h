@@ -107,7 +107,8 @@ class WeightLoader {
   struct Request;
   enum class Phase { kPlan, kBuild, kTake };
   Result<const GgufTensorInfo*> find(const std::string& name, const std::vector<int64_t>* shape) const;
-  Status plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape);
+  Status plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape,
+                     bool small_m = false);
   Status plan_floats(const std::string& name, const std::vector<int64_t>& shape);
   Status plan_embedding(const std::string& name, const std::vector<int64_t>& shape);
   void add_request(Request r);
