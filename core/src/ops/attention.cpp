@@ -112,6 +112,36 @@ void run_head(const float* q, const float* k, const float* v, float* out, const 
   }
 }
 
+// One query row (a decoder step): scores as dot products straight from K's rows, softmax, then the
+// weighted sum of V's rows; no per-head copies. `s`: kv_len floats of scratch.
+void run_head_single(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a, size_t h,
+                     float* s) {
+  const size_t dh = a.head_dim, n = detail::visible_keys(a, 0), d4 = dh / 4 * 4;
+  const float* qh = q + h * dh;
+  for (size_t j = 0; j < n; ++j) {
+    const float* kj = k + j * a.k_stride + h * dh;
+    v4f acc = simd::splat(0);
+    size_t d = 0;
+    for (; d < d4; d += 4) acc += simd::load(qh + d) * simd::load(kj + d);
+    float t = simd::hsum(acc);
+    for (; d < dh; ++d) t += qh[d] * kj[d];
+    s[j] = t;
+  }
+  detail::finish_scores_row(s, a, h, 0, n, n);
+  float* oh = out + h * dh;
+  size_t d = 0;
+  for (; d < d4; d += 4) {
+    v4f acc = simd::splat(0);
+    for (size_t j = 0; j < n; ++j) acc += simd::splat(s[j]) * simd::load(v + j * a.v_stride + h * dh + d);
+    simd::store(oh + d, acc);
+  }
+  for (; d < dh; ++d) {
+    float t = 0;
+    for (size_t j = 0; j < n; ++j) t += s[j] * v[j * a.v_stride + h * dh + d];
+    oh[d] = t;
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -149,6 +179,10 @@ size_t attention_scratch_floats(const AttentionArgs& a, const ThreadPool& pool) 
 void attention(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a,
                ThreadPool& pool) {
   if (a.heads == 0 || a.q_len == 0 || a.kv_len == 0 || a.head_dim == 0) return;
+  if (a.q_len == 1) {
+    attention_rows(q, &k, &v, out, a, 1, pool);
+    return;
+  }
   if (detail::gemm_attention_wanted(a) && detail::gemm_attention(q, k, v, out, a, a.scratch, a.scratch_floats, pool))
     return;
   const HeadLayout L = layout(a);
@@ -162,6 +196,38 @@ void attention(const float* q, const float* k, const float* v, float* out, const
   auto run_group = [&](size_t g) {
     const size_t h0 = g * a.heads / groups, h1 = (g + 1) * a.heads / groups;
     for (size_t h = h0; h < h1; ++h) run_head(q, k, v, out, a, h, L, scratch + g * L.total);
+  };
+  if (groups == 1) {
+    run_group(0);
+  } else {
+    pool.parallel_for(groups, run_group);
+  }
+}
+
+void attention_rows(const float* q, const float* const* k, const float* const* v, float* out, const AttentionArgs& a,
+                    size_t rows, ThreadPool& pool) {
+  if (a.heads == 0 || a.q_len == 0 || a.kv_len == 0 || a.head_dim == 0 || rows == 0) return;
+  if (a.q_len != 1) {  // several query rows per K/V: the blocked path, one call per row
+    for (size_t r = 0; r < rows; ++r)
+      attention(q + r * a.q_len * a.q_stride, k[r], v[r], out + r * a.q_len * a.out_stride, a, pool);
+    return;
+  }
+  // (row, head) items split over the pool in contiguous groups; each item is computed the same
+  // way in any group, so results do not depend on the thread count.
+  const size_t items = rows * a.heads;
+  const size_t groups = std::max<size_t>(1, std::min(items, static_cast<size_t>(pool.threads())));
+  std::vector<float> own;
+  float* scratch = a.scratch;
+  if (!scratch || a.scratch_floats < groups * a.kv_len) {
+    own.resize(groups * a.kv_len);
+    scratch = own.data();
+  }
+  auto run_group = [&](size_t g) {
+    const size_t i0 = g * items / groups, i1 = (g + 1) * items / groups;
+    for (size_t i = i0; i < i1; ++i) {
+      const size_t r = i / a.heads, h = i % a.heads;
+      run_head_single(q + r * a.q_stride, k[r], v[r], out + r * a.out_stride, a, h, scratch + g * a.kv_len);
+    }
   };
   if (groups == 1) {
     run_group(0);

@@ -84,6 +84,12 @@ struct AttentionArgs {
 size_t attention_scratch_floats(const AttentionArgs& a, const ThreadPool& pool);
 void attention(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a,
                ThreadPool& pool);
+// `rows` independent attentions of the same shape, row r with its own K/V (k[r], v[r]: a beam's
+// KV cache): queries and outputs of row r at q + r * q_len * q_stride / out + r * q_len * out_stride.
+// One pass over the pool for all rows when q_len == 1 (decoder steps). Same results as calling
+// attention() per row.
+void attention_rows(const float* q, const float* const* k, const float* const* v, float* out, const AttentionArgs& a,
+                    size_t rows, ThreadPool& pool);
 
 // Scalar references (ops_ref.cpp): the original plain loops, used by tests to check the
 // vectorized ops above. Same signatures and semantics.
