@@ -118,27 +118,60 @@ void run_head_single(const float* q, const float* k, const float* v, float* out,
                      float* s) {
   const size_t dh = a.head_dim, n = detail::visible_keys(a, 0), d4 = dh / 4 * 4;
   const float* qh = q + h * dh;
-  for (size_t j = 0; j < n; ++j) {
-    const float* kj = k + j * a.k_stride + h * dh;
-    v4f acc = simd::splat(0);
-    size_t d = 0;
-    for (; d < d4; d += 4) acc += simd::load(qh + d) * simd::load(kj + d);
+  auto dot = [&](const float* kj, v4f acc) {  // acc: this key's partial sum over [0, d4)
     float t = simd::hsum(acc);
-    for (; d < dh; ++d) t += qh[d] * kj[d];
-    s[j] = t;
+    for (size_t d = d4; d < dh; ++d) t += qh[d] * kj[d];
+    return t;
+  };
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {  // four keys at a time: independent accumulators
+    const float* k0 = k + j * a.k_stride + h * dh;
+    const float *k1 = k0 + a.k_stride, *k2 = k1 + a.k_stride, *k3 = k2 + a.k_stride;
+    v4f c0 = simd::splat(0), c1 = c0, c2 = c0, c3 = c0;
+    for (size_t d = 0; d < d4; d += 4) {
+      const v4f x = simd::load(qh + d);
+      c0 += x * simd::load(k0 + d);
+      c1 += x * simd::load(k1 + d);
+      c2 += x * simd::load(k2 + d);
+      c3 += x * simd::load(k3 + d);
+    }
+    s[j] = dot(k0, c0);
+    s[j + 1] = dot(k1, c1);
+    s[j + 2] = dot(k2, c2);
+    s[j + 3] = dot(k3, c3);
+  }
+  for (; j < n; ++j) {
+    const float* kj = k + j * a.k_stride + h * dh;
+    v4f c = simd::splat(0);
+    for (size_t d = 0; d < d4; d += 4) c += simd::load(qh + d) * simd::load(kj + d);
+    s[j] = dot(kj, c);
   }
   detail::finish_scores_row(s, a, h, 0, n, n);
+  // Output columns in chunks of 32 held in registers while the keys stream by (each V row read once
+  // per chunk, contiguously).
   float* oh = out + h * dh;
-  size_t d = 0;
-  for (; d < d4; d += 4) {
-    v4f acc = simd::splat(0);
-    for (size_t j = 0; j < n; ++j) acc += simd::splat(s[j]) * simd::load(v + j * a.v_stride + h * dh + d);
-    simd::store(oh + d, acc);
+  const float* vh = v + h * dh;
+  constexpr size_t kChunk = 32;
+  size_t d0 = 0;
+  for (; d0 + kChunk <= d4; d0 += kChunk) {
+    v4f acc[kChunk / 4];
+    for (v4f& x : acc) x = simd::splat(0);
+    for (size_t j = 0; j < n; ++j) {
+      const v4f p = simd::splat(s[j]);
+      const float* vj = vh + j * a.v_stride + d0;
+      for (size_t c = 0; c < kChunk / 4; ++c) acc[c] += p * simd::load(vj + 4 * c);
+    }
+    for (size_t c = 0; c < kChunk / 4; ++c) simd::store(oh + d0 + 4 * c, acc[c]);
   }
-  for (; d < dh; ++d) {
+  for (; d0 < d4; d0 += 4) {
+    v4f acc = simd::splat(0);
+    for (size_t j = 0; j < n; ++j) acc += simd::splat(s[j]) * simd::load(vh + j * a.v_stride + d0);
+    simd::store(oh + d0, acc);
+  }
+  for (; d0 < dh; ++d0) {
     float t = 0;
-    for (size_t j = 0; j < n; ++j) t += s[j] * v[j * a.v_stride + h * dh + d];
-    oh[d] = t;
+    for (size_t j = 0; j < n; ++j) t += s[j] * vh[j * a.v_stride + d0];
+    oh[d0] = t;
   }
 }
 
