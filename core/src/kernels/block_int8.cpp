@@ -25,6 +25,12 @@ inline float round_even(float v) {
 
 const char* type_name(DType t) { return t == DType::Q4_0 ? "q4_0" : "q8_0"; }
 
+// A context's quantized activations, under one key for all block-int8 kernels.
+struct ActsState final : KernelState {
+  Q8Acts acts;
+};
+const char kActsKey = 0;
+
 class BlockLinear final : public LinearKernel {
  public:
   BlockLinear(BlockPacked w, std::vector<float> bias, const BlockVariant& v)
@@ -36,11 +42,12 @@ class BlockLinear final : public LinearKernel {
   // Mirrors nn.Linear.forward (torch.nn.functional.linear) with Q4_0 / Q8_0 weights.
   Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
     if (m == 0) return Status::Ok();
-    // Per calling thread, reused: quantize_acts_q8's assign() keeps the capacity, so steady-state
-    // calls (every decode step) do not allocate. Worker threads read the caller's copy through the
-    // reference `a` (naming the thread_local in the task would give each worker its own, empty one).
-    thread_local Q8Acts acts;
-    Q8Acts& a = acts;
+    // The quantized activations belong to the calling context (one per Session, shared by every
+    // block-int8 kernel it runs); quantize_acts_q8's assign() keeps the capacity, so steady-state
+    // calls (every decode step) do not allocate.
+    auto* st = static_cast<ActsState*>(pool.find_state(&kActsKey));
+    if (!st) st = static_cast<ActsState*>(pool.put_state(&kActsKey, std::make_unique<ActsState>()));
+    Q8Acts& a = st->acts;
     quantize_acts_q8(x, m, w_.k, w_.nbp, a);
     const size_t tasks = (w_.n + kRowsPerTask - 1) / kRowsPerTask;
     const float* bias = b_.empty() ? nullptr : b_.data();

@@ -2,11 +2,9 @@
 // f32/f16 -> fully_connected_nc_f32; Q8_0 -> qd8-f32-qc8w (rows requantized to one int8 scale);
 // Q4_0 -> qd8-f32-qb4w (block 32, bf16 scales; nibbles as stored) or qd8-f32-qc4w (requantized).
 #include <xnnpack.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -14,11 +12,13 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io/quant.h"
 #include "kernels/linear_impl.h"
 #include "kernels/linear_xnnpack.h"
+#include "kernels/linear_xnnpack_requant.h"
 #include "kernels/linear_xnnpack_slice.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight_cache.h"
@@ -26,11 +26,11 @@
 namespace mblip {
 namespace {
 
+using namespace xnn_requant;
 using xnn_detail::kDummyBytes;
 using xnn_detail::SliceWeights;
 
 enum class Path { kF32, kQc8w, kQb4w, kQc4w };
-constexpr size_t kQBlock = 32;  // Q8_0 / Q4_0 block size (elements)
 
 const char* path_name(Path p) {
   switch (p) {
@@ -40,38 +40,6 @@ const char* path_name(Path p) {
     case Path::kQc4w: return "qd8-f32-qc4w";
   }
   return "?";
-}
-
-// float -> bfloat16, round to nearest even (values here are positive and finite).
-uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-// Scale mapping [min, max] of a row onto the signed integer range [-(qmax+1), qmax] (zero stays 0).
-float symmetric_scale(const float* x, size_t n, int qmax) {
-  float lo = 0.f, hi = 0.f;
-  for (size_t i = 0; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-  }
-  const float s = std::max(hi / static_cast<float>(qmax), -lo / static_cast<float>(qmax + 1));
-  return (s > 0.f && std::isnormal(s)) ? s : 1.f;  // all-zero row: any positive scale
-}
-
-// Round half to even like std::nearbyint, without the libm call (baseline x86-64 has no SSE4.1
-// round instruction), so the loops below vectorize: adding 1.5 * 2^23 leaves the rounded
-// integer in the mantissa for |v| < 2^22 (always true here: |x| <= (qmax + 1) * scale).
-inline float round_even(float v) {
-  const float magic = 12582912.f;
-  return (v + magic) - magic;
-}
-
-int quantize_to(float x, float inv_scale, int lo, int hi) {
-  const int q = static_cast<int>(round_even(x * inv_scale));
-  return std::min(hi, std::max(lo, q));
 }
 
 Path path_for(DType type, XnnQ4Mode q4) {
@@ -93,46 +61,6 @@ size_t packed_row_bytes(Path path, size_t k) {
     case Path::kQc4w: return k / 2 + 12;
   }
   return k * 4 + 4;
-}
-
-// One Q4_0 block's 16 nibble bytes (element j low nibble of byte j, element j+16 high nibble)
-// -> XNNPACK's order (element 2m low nibble of byte m, 2m+1 high). sign < 0 (d < 0): each q
-// becomes 16 - q (q = 0 clamps to 15); sign == 0 (unusable d): every q is 8 (the block is zero).
-[[maybe_unused]] void repack_q4_block_scalar(const uint8_t* src, int sign, uint8_t* dst) {
-  uint8_t q[kQBlock];
-  for (size_t j = 0; j < 16; ++j) {
-    q[j] = src[j] & 0xF;
-    q[j + 16] = src[j] >> 4;
-  }
-  for (size_t j = 0; j < kQBlock; ++j) {
-    if (sign == 0) q[j] = 8;
-    else if (sign < 0) q[j] = static_cast<uint8_t>(std::min(15, 16 - q[j]));
-  }
-  for (size_t j = 0; j < kQBlock; j += 2) dst[j / 2] = static_cast<uint8_t>(q[j] | (q[j + 1] << 4));
-}
-
-inline void repack_q4_block(const uint8_t* src, int sign, uint8_t* dst) {
-#if defined(__SSE2__)
-  if (sign == 0) {
-    std::memset(dst, 0x88, 16);
-    return;
-  }
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
-  const __m128i m4 = _mm_set1_epi8(0x0F);
-  __m128i lo = _mm_and_si128(v, m4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
-  if (sign < 0) {  // 16 - q, and 15 for q = 0 (cmpeq gives -1 there)
-    const __m128i k16 = _mm_set1_epi8(16), zero = _mm_setzero_si128();
-    lo = _mm_add_epi8(_mm_sub_epi8(k16, lo), _mm_cmpeq_epi8(lo, zero));
-    hi = _mm_add_epi8(_mm_sub_epi8(k16, hi), _mm_cmpeq_epi8(hi, zero));
-  }
-  // Pairs of bytes (2m, 2m+1) -> one byte q[2m] | q[2m+1] << 4, in the low byte of each 16-bit lane.
-  const __m128i m8 = _mm_set1_epi16(0x00FF);
-  const __m128i pl = _mm_or_si128(_mm_and_si128(lo, m8), _mm_slli_epi16(_mm_srli_epi16(lo, 8), 4));
-  const __m128i ph = _mm_or_si128(_mm_and_si128(hi, m8), _mm_slli_epi16(_mm_srli_epi16(hi, 8), 4));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_packus_epi16(pl, ph));
-#else
-  repack_q4_block_scalar(src, sign, dst);
-#endif
 }
 
 // What every context's operators share: the packed weights (slices) and what is needed to
@@ -333,6 +261,22 @@ const uint16_t* bf16_ones(size_t count) {
   return count <= ones.size() ? ones.data() : nullptr;
 }
 
+// The packing step's large inputs (requantized weights, block scales). Natively reused by the next
+// slice the thread packs (load workers are transient threads; fresh pages cost ~3 s/GiB on small
+// VMs, and zero-filling them is wasted work); wasm builds on the long-lived loading thread: `local`.
+template <typename T>
+T* pack_buffer(std::vector<T>& local, size_t n) {
+#ifndef __EMSCRIPTEN__
+  (void)local;
+  thread_local std::vector<T> reused;
+  if (reused.size() < n) reused.resize(n);
+  return reused.data();
+#else
+  local.resize(n);
+  return local.data();
+#endif
+}
+
 // Creates the operator for weight rows [n0, n0 + ns). Temporary buffers live only in here.
 // `wc`: the packed-weights cache (or nullptr). `dummy`: the cache holds this slice's packed
 // form, so the weight bytes are not read and nothing is requantized: valid-looking stand-ins
@@ -361,18 +305,19 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
     const bool q8 = path == Path::kQc8w;
     const int qmax = q8 ? 127 : 7;
     std::vector<float> scale(ns, 1.f);
-    std::vector<uint8_t> kernel(dummy ? 0 : q8 ? ns * k : ns * k / 2);
-    const void* kptr = dummy ? static_cast<const void*>(rows) : kernel.data();  // rows: unread
+    std::vector<uint8_t> kernel_mem;
+    uint8_t* kernel = dummy ? nullptr : pack_buffer(kernel_mem, q8 ? ns * k : ns * k / 2);
+    const void* kptr = dummy ? static_cast<const void*>(rows) : kernel;  // rows: unread
     std::vector<float> deq(dummy ? 0 : k);
     for (size_t r = 0; r < (dummy ? 0 : ns); ++r) {
       dequantize_row(w.type, rows + r * row_bytes, deq.data(), static_cast<int64_t>(k));
       scale[r] = symmetric_scale(deq.data(), k, qmax);
       const float inv = 1.f / scale[r];
       if (q8) {
-        int8_t* dst = reinterpret_cast<int8_t*>(kernel.data()) + r * k;
+        int8_t* dst = reinterpret_cast<int8_t*>(kernel) + r * k;
         for (size_t i = 0; i < k; ++i) dst[i] = static_cast<int8_t>(quantize_to(deq[i], inv, -128, 127));
       } else {  // unsigned nibbles with zero point 8; element 2j in the low nibble of byte j
-        uint8_t* dst = kernel.data() + r * k / 2;
+        uint8_t* dst = kernel + r * k / 2;
         for (size_t i = 0; i < k; i += 2) {
           const int lo = quantize_to(deq[i], inv, -8, 7) + 8, hi = quantize_to(deq[i + 1], inv, -8, 7) + 8;
           dst[i / 2] = static_cast<uint8_t>(lo | (hi << 4));
@@ -396,10 +341,13 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
   // shared read-only buffer of ones (a fresh vector per Session's operator cost a page-faulting
   // allocation per slice, ~0.1 s for the lm_head alone).
   const uint16_t* shared_ones = dummy ? bf16_ones(ns * nb) : nullptr;
-  std::vector<uint16_t> scale(shared_ones ? 0 : ns * nb, one_bf16);
-  const uint16_t* scale_ptr = shared_ones ? shared_ones : scale.data();
-  std::vector<uint8_t> kernel(dummy ? 0 : ns * k / 2);
-  const void* kptr = dummy ? static_cast<const void*>(rows) : kernel.data();
+  std::vector<uint16_t> scale_mem;
+  std::vector<uint8_t> kernel_mem;
+  uint16_t* scale = shared_ones ? nullptr : pack_buffer(scale_mem, ns * nb);  // every one written below
+  if (dummy && !shared_ones) std::fill(scale, scale + ns * nb, one_bf16);
+  const uint16_t* scale_ptr = shared_ones ? shared_ones : scale;
+  uint8_t* kernel = dummy ? nullptr : pack_buffer(kernel_mem, ns * k / 2);
+  const void* kptr = dummy ? static_cast<const void*>(rows) : kernel;
   for (size_t r = 0; r < (dummy ? 0 : ns); ++r) {
     for (size_t blk = 0; blk < nb; ++blk) {
       const uint8_t* src = rows + r * row_bytes + blk * 18;
@@ -408,7 +356,7 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
       const float d = fp16_to_fp32(dh);
       const bool usable = std::isnormal(d);
       scale[r * nb + blk] = usable ? to_bf16(std::fabs(d)) : one_bf16;
-      repack_q4_block(src + 2, usable ? (d < 0 ? -1 : 1) : 0, kernel.data() + r * k / 2 + blk * kQBlock / 2);
+      repack_q4_block(src + 2, usable ? (d < 0 ? -1 : 1) : 0, kernel + r * k / 2 + blk * kQBlock / 2);
     }
   }
   st = xnn_create_fully_connected_nc_qd8_f32_qb4w(k, ns, k, n, kQBlock, 8, scale_ptr, kptr, b, -inf, inf, 0,
@@ -470,16 +418,38 @@ Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView&
       std::max<size_t>(1, static_cast<size_t>(std::max<int64_t>(1, opts.max_slice_elems)) / k);
   const size_t slices = (n + max_rows - 1) / max_rows;
   const size_t rows_per = (n + slices - 1) / slices;  // balanced slices
-  for (size_t n0 = 0; n0 < n; n0 += rows_per) {
+  for (size_t n0 = 0; n0 < n; n0 += rows_per)
     w->slices.push_back(std::make_unique<SliceWeights>(base, n0, std::min(rows_per, n - n0)));
-    xnn_operator_t op = nullptr;
-    Status s = create_slice(weight, b, w->path, *w->slices.back(), w->store.get(), &op);
-    if (!s.ok() && op) xnn_delete_operator(op);
-    MBLIP_RETURN_IF_ERROR(s);
-    if (op) w->spare_ops.push_back(op);  // runs on the packed weights in the slice / the store
-    if (!w->slices.back()->finish_recording())
-      return internal_error("XNNPACK did not report packed weights for '" + weight.name + "'");
+  // Slices are packed in parallel when there are several (the lm_head, last in the file, was
+  // packed alone on one core at the end of the load): helper threads take slices with the caller.
+  std::vector<xnn_operator_t> ops(slices, nullptr);
+  std::vector<Status> errors(slices);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  auto pack = [&] {
+    for (size_t i; !failed.load() && (i = next.fetch_add(1)) < slices;) {
+      Status s = create_slice(weight, b, w->path, *w->slices[i], w->store.get(), &ops[i]);
+      if (s.ok() && !w->slices[i]->finish_recording())
+        s = internal_error("XNNPACK did not report packed weights for '" + weight.name + "'");
+      if (!s.ok()) failed.store(true), errors[i] = std::move(s);
+    }
+  };
+  std::vector<std::thread> helpers;
+#ifndef __EMSCRIPTEN__
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  for (size_t t = 1; t < std::min<size_t>({slices, cores, 4}); ++t) {
+    try {
+      helpers.emplace_back(pack);
+    } catch (...) {  // no thread: the caller packs the rest
+      break;
+    }
   }
+#endif
+  pack();
+  for (auto& t : helpers) t.join();
+  for (xnn_operator_t op : ops)
+    if (op) w->spare_ops.push_back(op);  // runs on the packed weights in the slice / the store
+  for (Status& s : errors) MBLIP_RETURN_IF_ERROR(s);  // (the spare operators go with w)
   if (w->spare_ops.size() != w->slices.size()) {  // all or none (take_spares)
     for (xnn_operator_t op : w->spare_ops) xnn_delete_operator(op);
     w->spare_ops.clear();

@@ -398,8 +398,9 @@ Status PackedWeightStore::finalize() {
   h.label = label_;
   std::vector<uint8_t> head(kPackedCacheHeaderBytes);
   if (publish && !encode_packed_header(h, head.data())) publish = false;
-  if (publish && !(write_all(fd_, index.data(), index.size(), write_end_) && write_all(fd_, head.data(), head.size(), 0) &&
-                   ::fsync(fd_) == 0)) {
+  // No fsync: the kernel writes the pages back on its own, and a file torn by a crash fails its
+  // size or checksum checks at the next load and is rebuilt (the fsync cost ~1 s of a cold load).
+  if (publish && !(write_all(fd_, index.data(), index.size(), write_end_) && write_all(fd_, head.data(), head.size(), 0))) {
     std::fprintf(stderr, "mblip: weight cache: writing '%s' failed (%s); not kept\n", tmp_path_.c_str(), std::strerror(errno));
     publish = false;
   }

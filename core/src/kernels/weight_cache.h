@@ -92,8 +92,9 @@ class PackedWeightStore {
   void* provider() { return provider_.get(); }
   // True when the current entry (EntryScope) is in the mapped file: packing inputs are not read.
   bool has(const std::string& entry) const { return index_.count(entry) != 0; }
-  // After every operator was created: writes index + header, fsyncs, maps the file, renames
-  // it into place. Operators can run only after this.
+  // After every operator was created: writes index + header, maps the file, renames it into
+  // place (no fsync: a file torn by a crash fails its checks at the next load). Operators can
+  // run only after this.
   Status finalize();
   uint64_t hits() const { return hits_.load(); }
   uint64_t packed() const { return inserted_.load(); }
