@@ -1,6 +1,7 @@
 // `mblip caption` and `mblip ask`: load the model once, embed each image once, generate for each
 // prompt; streams greedy/sampled text to the terminal, or prints one JSON object per line.
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -181,8 +182,12 @@ int cmd_caption(const std::string& cmd, Args& args) {
   const mblip::GenerateOptions& g = plans[0].options;
 
   lo.on_progress = terminal_load_progress();  // cmd_cache.cpp
+  const auto load_t0 = std::chrono::steady_clock::now();
   auto model = mblip::Model::load_file(model_path, lo);
   if (!model.ok()) return fail(cmd, model.status());
+  if (verbose)
+    std::cerr << "[timing] load=" << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_t0).count()
+              << "ms\n";
   if (model.value()->info().random_weights && !json)
     std::cerr << "mblip " << cmd << ": note: this model has random weights; its output is meaningless\n";
   auto session = model.value()->new_session();

@@ -45,12 +45,21 @@ Result<PreparedLoad> prepare_load(const GgufFile& header, const LoadOptions& opt
   }
   auto spm = header.get_bytes(kTokenizerModelKey);
   if (!spm.ok()) return spm.status().with_context("model file has no tokenizer");
-  MBLIP_ASSIGN_OR_RETURN(p.tokenizer, Tokenizer::from_bytes(std::string(spm.value().begin(), spm.value().end())));
+  std::string spm_bytes(spm.value().begin(), spm.value().end());
+#ifndef __EMSCRIPTEN__
+  p.tokenizer_pending =
+      std::async(std::launch::async, [b = std::move(spm_bytes)]() { return Tokenizer::from_bytes(b); });
+#else
+  MBLIP_ASSIGN_OR_RETURN(p.tokenizer, Tokenizer::from_bytes(spm_bytes));
+#endif
   return p;
 }
 
 Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& opts) {
   if (!p.builder) return internal_error("model load finished twice");
+  if (p.tokenizer_pending.valid()) {
+    MBLIP_ASSIGN_OR_RETURN(p.tokenizer, p.tokenizer_pending.get());
+  }
   MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<MBlipModel> model, p.builder->finish());
   p.builder.reset();
   auto impl = std::make_unique<Model::Impl>();

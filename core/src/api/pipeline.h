@@ -1,6 +1,7 @@
 // Internals behind the public Model / Session (mblip/mblip.h): what a loaded model and a
 // per-thread session hold. The stage order itself lives in session.cpp (the pipeline).
 #pragma once
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,9 @@ struct Model::Impl {
 // other raw bytes held meanwhile (the stream's header buffer).
 struct PreparedLoad {
   std::unique_ptr<Tokenizer> tokenizer;
+  // Natively the tokenizer (a ~0.4 s trie build for mT5's 250k pieces) is built on its own thread
+  // while the weights load; finish_load() collects it.
+  std::future<Result<std::unique_ptr<Tokenizer>>> tokenizer_pending;
   std::unique_ptr<MBlipModelBuilder> builder;
   uint64_t weight_bytes = 0;  // tensor bytes declared by the header
 };
