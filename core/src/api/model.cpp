@@ -57,11 +57,13 @@ Result<PreparedLoad> prepare_load(const GgufFile& header, const LoadOptions& opt
 
 Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& opts) {
   if (!p.builder) return internal_error("model load finished twice");
+  // The builder goes first, success or not: its workers hold tensor bytes of the caller's file.
+  Result<std::unique_ptr<MBlipModel>> built = p.builder->finish();
+  p.builder.reset();
   if (p.tokenizer_pending.valid()) {
     MBLIP_ASSIGN_OR_RETURN(p.tokenizer, p.tokenizer_pending.get());
   }
-  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<MBlipModel> model, p.builder->finish());
-  p.builder.reset();
+  MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<MBlipModel> model, std::move(built));
   auto impl = std::make_unique<Model::Impl>();
   impl->info = model_info_from(model->config(), p.weight_bytes);
   impl->model = std::move(model);
