@@ -456,4 +456,11 @@ void GgufFile::release(const GgufTensorInfo& t) {
   bytes_->release(static_cast<size_t>(t.view.data - base), t.view.nbytes);
 }
 
+void GgufFile::release_part(const GgufTensorInfo& t, size_t offset, size_t len) {
+  if (!bytes_ || !t.view.data || offset >= t.view.nbytes) return;
+  const uint8_t* base = bytes_->data();
+  if (t.view.data < base || t.view.data > base + bytes_->size()) return;
+  bytes_->release(static_cast<size_t>(t.view.data - base) + offset, std::min<size_t>(len, t.view.nbytes - offset));
+}
+
 }  // namespace mblip

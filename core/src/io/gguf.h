@@ -120,6 +120,8 @@ class GgufFile {
   const GgufTensorInfo* tensor(const std::string& name) const;
   // Drops the bytes of a tensor that has been copied/packed (see ByteSource::release).
   void release(const GgufTensorInfo& t);
+  // Releases bytes [offset, offset + len) of tensor `t` only (a memory hint, like release()).
+  void release_part(const GgufTensorInfo& t, size_t offset, size_t len);
   bool has_bytes() const { return bytes_ != nullptr; }  // false for parse_header() results
   const ByteSource& bytes() const { return *bytes_; }
   size_t data_offset() const { return data_offset_; }

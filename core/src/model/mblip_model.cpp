@@ -48,7 +48,8 @@ Status MBlipModelBuilder::add_file_tensors(GgufFile& file, const std::function<v
   for (const GgufTensorInfo* t : order) {
     done += t->view.nbytes;
     if (!wants(t->view.name)) continue;
-    MBLIP_RETURN_IF_ERROR(add_tensor(TensorBytes(t->view, [&file, t] { file.release(*t); })));
+    MBLIP_RETURN_IF_ERROR(add_tensor(TensorBytes(t->view, [&file, t] { file.release(*t); },
+                                                 [&file, t](size_t off, size_t n) { file.release_part(*t, off, n); })));
     const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
     if (progress && f - reported >= 0.005 && f < 1.0) {
       reported = f;

@@ -43,8 +43,9 @@ class Embedding {
 // free the buffer). Move-only.
 class TensorBytes {
  public:
-  TensorBytes(TensorView view, std::function<void()> on_release)
-      : view_(std::move(view)), on_release_(std::move(on_release)) {}
+  TensorBytes(TensorView view, std::function<void()> on_release,
+              std::function<void(size_t offset, size_t len)> on_release_part = nullptr)
+      : view_(std::move(view)), on_release_(std::move(on_release)), on_release_part_(std::move(on_release_part)) {}
   // Owns a buffer of view.nbytes bytes allocated with new uint8_t[] (streaming).
   TensorBytes(TensorView view, std::unique_ptr<uint8_t[]> owned);
   TensorBytes(TensorBytes&& o) noexcept;
@@ -54,10 +55,16 @@ class TensorBytes {
   ~TensorBytes() { release(); }
   const TensorView& view() const { return view_; }
   void release();
+  // A memory hint for bytes [offset, offset + len) already consumed (a mapped file drops those
+  // pages, which it re-reads if they are touched again); the bytes stay valid. No-op for buffers.
+  void release_part(size_t offset, size_t len) const {
+    if (on_release_part_) on_release_part_(offset, len);
+  }
 
  private:
   TensorView view_;
   std::function<void()> on_release_;
+  std::function<void(size_t, size_t)> on_release_part_;
   std::unique_ptr<uint8_t[]> owned_;
 };
 
