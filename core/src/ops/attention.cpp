@@ -43,6 +43,29 @@ size_t groups_for(const AttentionArgs& a, const ThreadPool& pool) {
   return std::max<size_t>(1, std::min(a.heads, static_cast<size_t>(pool.threads())));
 }
 
+// Runs item(i, ws) for i in [0, items), split over the pool in contiguous groups (at most one per
+// thread), each group with `per_group` floats of workspace: a.scratch when it is large enough,
+// else a buffer of its own.
+template <class F>
+void for_item_groups(size_t items, size_t per_group, const AttentionArgs& a, ThreadPool& pool, F&& item) {
+  const size_t groups = std::max<size_t>(1, std::min(items, static_cast<size_t>(pool.threads())));
+  std::vector<float> own;
+  float* scratch = a.scratch;
+  if (!scratch || a.scratch_floats < groups * per_group) {
+    own.resize(groups * per_group);
+    scratch = own.data();
+  }
+  auto run_group = [&](size_t g) {
+    const size_t i0 = g * items / groups, i1 = (g + 1) * items / groups;
+    for (size_t i = i0; i < i1; ++i) item(i, scratch + g * per_group);
+  };
+  if (groups == 1) {
+    run_group(0);
+  } else {
+    pool.parallel_for(groups, run_group);
+  }
+}
+
 // c[r][0..8) = sum_k a[r][k * a_step] * b[k * ldb + 0..8) for 4 rows (a[r] row pointers).
 inline void micro_4x8(const float* const a[kRows], const float* b, size_t ldb, size_t kdim, float* c,
                       size_t ldc) {
@@ -219,22 +242,8 @@ void attention(const float* q, const float* k, const float* v, float* out, const
   if (detail::gemm_attention_wanted(a) && detail::gemm_attention(q, k, v, out, a, a.scratch, a.scratch_floats, pool))
     return;
   const HeadLayout L = layout(a);
-  const size_t groups = groups_for(a, pool);
-  std::vector<float> own;
-  float* scratch = a.scratch;
-  if (!scratch || a.scratch_floats < groups * L.total) {
-    own.resize(groups * L.total);
-    scratch = own.data();
-  }
-  auto run_group = [&](size_t g) {
-    const size_t h0 = g * a.heads / groups, h1 = (g + 1) * a.heads / groups;
-    for (size_t h = h0; h < h1; ++h) run_head(q, k, v, out, a, h, L, scratch + g * L.total);
-  };
-  if (groups == 1) {
-    run_group(0);
-  } else {
-    pool.parallel_for(groups, run_group);
-  }
+  for_item_groups(a.heads, L.total, a, pool,
+                  [&](size_t h, float* ws) { run_head(q, k, v, out, a, h, L, ws); });
 }
 
 void attention_rows(const float* q, const float* const* k, const float* const* v, float* out, const AttentionArgs& a,
@@ -245,28 +254,12 @@ void attention_rows(const float* q, const float* const* k, const float* const* v
       attention(q + r * a.q_len * a.q_stride, k[r], v[r], out + r * a.q_len * a.out_stride, a, pool);
     return;
   }
-  // (row, head) items split over the pool in contiguous groups; each item is computed the same
-  // way in any group, so results do not depend on the thread count.
-  const size_t items = rows * a.heads;
-  const size_t groups = std::max<size_t>(1, std::min(items, static_cast<size_t>(pool.threads())));
-  std::vector<float> own;
-  float* scratch = a.scratch;
-  if (!scratch || a.scratch_floats < groups * a.kv_len) {
-    own.resize(groups * a.kv_len);
-    scratch = own.data();
-  }
-  auto run_group = [&](size_t g) {
-    const size_t i0 = g * items / groups, i1 = (g + 1) * items / groups;
-    for (size_t i = i0; i < i1; ++i) {
-      const size_t r = i / a.heads, h = i % a.heads;
-      run_head_single(q + r * a.q_stride, k[r], v[r], out + r * a.out_stride, a, h, scratch + g * a.kv_len);
-    }
-  };
-  if (groups == 1) {
-    run_group(0);
-  } else {
-    pool.parallel_for(groups, run_group);
-  }
+  // (row, head) items: each is computed the same way in any group (results do not depend on the
+  // thread count).
+  for_item_groups(rows * a.heads, a.kv_len, a, pool, [&](size_t i, float* s) {
+    const size_t r = i / a.heads, h = i % a.heads;
+    run_head_single(q + r * a.q_stride, k[r], v[r], out + r * a.out_stride, a, h, s);
+  });
 }
 
 }  // namespace ops
