@@ -138,25 +138,27 @@ std::string Recipe::describe() const {
   return s;
 }
 
-uint64_t Recipe::largest_tensor_bytes(const ModelConfig& cfg) const {
-  uint64_t best = 0;
+// Bytes of each tensor the model declares, stored at this recipe's types (0 where undefined).
+std::vector<uint64_t> Recipe::each_tensor_bytes(const ModelConfig& cfg) const {
+  std::vector<uint64_t> out;
   for (const auto& t : expected_tensors(cfg)) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     auto b = dtype_bytes(type_for(t), n);
-    if (b.ok()) best = std::max<uint64_t>(best, b.value());
+    out.push_back(b.ok() ? b.value() : 0);
   }
+  return out;
+}
+
+uint64_t Recipe::largest_tensor_bytes(const ModelConfig& cfg) const {
+  uint64_t best = 0;
+  for (uint64_t b : each_tensor_bytes(cfg)) best = std::max(best, b);
   return best;
 }
 
 uint64_t Recipe::tensor_bytes(const ModelConfig& cfg) const {
   uint64_t total = 0;
-  for (const auto& t : expected_tensors(cfg)) {
-    int64_t n = 1;
-    for (int64_t d : t.shape) n *= d;
-    auto b = dtype_bytes(type_for(t), n);
-    total += b.ok() ? b.value() : 0;
-  }
+  for (uint64_t b : each_tensor_bytes(cfg)) total += b;
   return total;
 }
 

@@ -52,6 +52,8 @@ struct Recipe {
   uint64_t tensor_bytes(const ModelConfig& cfg) const;
   // The largest single tensor (what a streaming load holds raw while building it).
   uint64_t largest_tensor_bytes(const ModelConfig& cfg) const;
+  // Bytes of each declared tensor at this recipe's types (the two sums above).
+  std::vector<uint64_t> each_tensor_bytes(const ModelConfig& cfg) const;
 };
 
 // The default recipe (mblip-convert and mblip-synth without --weights); see recipe.cpp for the

@@ -235,6 +235,18 @@ std::string PackedWeightStore::encode_index(uint64_t* count) const {
   return index;
 }
 
+PackedCacheHeader PackedWeightStore::header_for(const std::string& index, uint64_t entry_count) const {
+  PackedCacheHeader h;
+  h.index_offset = write_end_;
+  h.index_bytes = index.size();
+  h.index_checksum = packed_checksum(reinterpret_cast<const uint8_t*>(index.data()), index.size());
+  h.entry_count = entry_count;
+  h.file_bytes = write_end_ + index.size();
+  h.key = key_;
+  h.label = label_;
+  return h;
+}
+
 bool PackedWeightStore::export_image(std::string* meta, std::vector<ImagePart>* parts, uint64_t* total) const {
   std::lock_guard<std::mutex> lock(mu_);
   parts->clear();
@@ -243,14 +255,7 @@ bool PackedWeightStore::export_image(std::string* meta, std::vector<ImagePart>* 
   uint64_t count = 0;
   const std::string index = encode_index(&count);
   if (count == 0) return false;
-  PackedCacheHeader h;
-  h.index_offset = write_end_;
-  h.index_bytes = index.size();
-  h.index_checksum = packed_checksum(reinterpret_cast<const uint8_t*>(index.data()), index.size());
-  h.entry_count = count;
-  h.file_bytes = write_end_ + index.size();
-  h.key = key_;
-  h.label = label_;
+  const PackedCacheHeader h = header_for(index, count);
   meta->assign(kPackedCacheHeaderBytes, '\0');
   if (!encode_packed_header(h, reinterpret_cast<uint8_t*>(&(*meta)[0]))) return false;
   *meta += index;
@@ -388,14 +393,7 @@ Status PackedWeightStore::finalize() {
   const std::string index = encode_index(&count);
   const bool any_file = count > 0;
   bool publish = any_file && !write_failed_;
-  PackedCacheHeader h;
-  h.index_offset = write_end_;
-  h.index_bytes = index.size();
-  h.index_checksum = packed_checksum(reinterpret_cast<const uint8_t*>(index.data()), index.size());
-  h.entry_count = count;
-  h.file_bytes = write_end_ + index.size();
-  h.key = key_;
-  h.label = label_;
+  const PackedCacheHeader h = header_for(index, count);
   std::vector<uint8_t> head(kPackedCacheHeaderBytes);
   if (publish && !encode_packed_header(h, head.data())) publish = false;
   // No fsync: the kernel writes the pages back on its own, and a file torn by a crash fails its

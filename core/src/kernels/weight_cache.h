@@ -132,6 +132,8 @@ class PackedWeightStore {
   bool adopt_image(const uint8_t* p, size_t n, int threads, std::string* why);
   // Index bytes of the entries with an offset (file or image) and the header describing them.
   std::string encode_index(uint64_t* count) const;
+  // The header describing `index` (entry_count entries) after the data written so far.
+  PackedCacheHeader header_for(const std::string& index, uint64_t entry_count) const;
   void start_writing();
   void warn_once(const std::string& msg);
   // Provider callbacks.
