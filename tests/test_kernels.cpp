@@ -306,6 +306,39 @@ TEST_CASE("make_linear uses XNNPACK and agrees with the reference kernel", "[ker
   for (size_t i = 0; i < y1.size(); ++i) CHECK(std::fabs(y1[i] - y2[i]) <= bound[i]);
 }
 
+// Natively, Q4_0 weights declared to run on hundreds of rows (the vision tower) are packed for
+// XNNPACK's int8 qc8w (faster at large M), other Q4_0 weights keep the 4-bit qb4w form; the estimate
+// used before loading matches what the kernel holds, and the results stay within the int8 bound.
+TEST_CASE("make_linear packs Q4_0 weights run on many rows as int8 natively", "[kernels]") {
+#if defined(__EMSCRIPTEN__)
+  SUCCEED("wasm: Q4_0 runs on the own kernel whatever the row count");
+#else
+  if (std::getenv("MBLIP_Q4_KERNEL") || std::getenv("MBLIP_Q4_XNN")) return;  // a developer override
+  const Weight w = make_weight(DType::Q4_0, 40, 96, 7);
+  LinearOptions many, ref;
+  many.rows = LinearRows::kMany;
+  ref.backend = LinearBackend::kReference;
+  auto km = make_linear(w.view(), nullptr, many);
+  auto ks = make_linear(w.view(), nullptr);
+  auto kr = make_linear(w.view(), nullptr, ref);
+  REQUIRE(km.ok());
+  REQUIRE(ks.ok());
+  REQUIRE(kr.ok());
+  CHECK(km.value()->describe().find("qd8-f32-qc8w") != std::string::npos);
+  CHECK(ks.value()->describe().find("qd8-f32-qb4w") != std::string::npos);
+  CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false, many) == km.value()->memory_bytes());
+  CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false) == ks.value()->memory_bytes());
+  CHECK(km.value()->memory_bytes() > ks.value()->memory_bytes());
+  ThreadPool pool(1);
+  const auto x = make_x(5, 96, 2);
+  std::vector<float> y1(5 * 40), y2(5 * 40);
+  REQUIRE(km.value()->forward(x.data(), 5, y1.data(), pool).ok());
+  REQUIRE(kr.value()->forward(x.data(), 5, y2.data(), pool).ok());
+  const auto bound = qd8_bound(w, x, 5, XnnQ4Mode::kInt8);
+  for (size_t i = 0; i < y1.size(); ++i) CHECK(std::fabs(y1[i] - y2[i]) <= bound[i]);
+#endif
+}
+
 TEST_CASE("XNNPACK linear results are bitwise identical for 1 and 2 threads", "[kernels]") {
   ThreadPool p1(1), p2(2);
   for (DType t : {DType::F32, DType::Q8_0, DType::Q4_0}) {

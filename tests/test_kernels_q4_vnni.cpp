@@ -226,7 +226,7 @@ TEST_CASE("Q4_0 small-m kernel rejects malformed weights; make_linear dispatch",
   t.nbytes = 4 * 64 * 2;
   CHECK_FALSE(make_linear_q4_0_vnni(t, nullptr).ok());
   LinearOptions lo;
-  lo.small_m = true;
+  lo.rows = LinearRows::kFew;
   if (!std::getenv("MBLIP_Q4_KERNEL")) {  // the small-m hint picks this kernel for Q4_0 when switched on
     const char* prev = std::getenv("MBLIP_Q4_SMALL_M");
     const std::string saved = prev ? prev : "";

@@ -52,7 +52,7 @@ QuantPath choose(DType type) {
   return p;
 }
 
-// Q4_0 / Q8_0 weights with LinearOptions::small_m on CPUs with AVX-512 VNNI: the small-m kernel, one
+// Q4_0 / Q8_0 weights run on LinearRows::kFew on CPUs with AVX-512 VNNI: the small-m kernel, one
 // pass over the weights for all rows (XNNPACK's qb4w has 1- and 8-row tiles, qc8w 1- and 10-row ones:
 // m = 5 computes 8 or 10 rows). MBLIP_Q4_SMALL_M / MBLIP_Q8_SMALL_M = on | off override the defaults
 // (same-run comparisons). Q4_0: on by default: beam-5 steps 16-28% faster, greedy unchanged at 2
@@ -64,7 +64,7 @@ bool small_m_by_default(DType type) { return type == DType::Q4_0; }
 
 bool use_small_m(DType type, const LinearOptions& opts) {
 #if defined(__x86_64__) && !defined(__EMSCRIPTEN__)
-  if (!opts.small_m || (type != DType::Q4_0 && type != DType::Q8_0) || opts.backend != LinearBackend::kAuto)
+  if (opts.rows != LinearRows::kFew || (type != DType::Q4_0 && type != DType::Q8_0) || opts.backend != LinearBackend::kAuto)
     return false;
   const char* v = std::getenv(type == DType::Q4_0 ? "MBLIP_Q4_SMALL_M" : "MBLIP_Q8_SMALL_M");
   const bool on = v && !std::strcmp(v, "on") ? true : v && !std::strcmp(v, "off") ? false : small_m_by_default(type);
@@ -76,6 +76,27 @@ bool use_small_m(DType type, const LinearOptions& opts) {
   return false;
 #endif
 }
+
+// Natively, Q4_0 weights run on LinearRows::kMany (the ViT's MLP in the default recipe) are packed
+// for XNNPACK's qc8w (int8, one scale per output row) rather than qb4w: at M = 257 on AVX-512 VNNI,
+// 777-812 vs 482-491 GFLOP/s (1.6x; `mblip-bench-kernels 2 0.3 2`, fc1 / fc2 shapes, 2026-12-04),
+// for twice the packed bytes (+0.34 GB for mblip-mt0-xl's ViT). The per-row int8 grid is ~8x finer
+// than Q4_0's per-block one, so the requantization adds little (tests/test_quality.cpp). Not in
+// wasm (no room in the 4 GiB heap; Q4_0 runs on the own kernel there). MBLIP_Q4_XNN = qb4w | qc8w
+// sets the form of every Q4_0 weight on XNNPACK (same-run comparisons).
+#ifdef MBLIP_HAVE_XNNPACK
+XnnQ4Mode xnn_q4_mode(const LinearOptions& opts) {
+#if defined(__EMSCRIPTEN__)
+  (void)opts;
+  return XnnQ4Mode::kBlockwise;
+#else
+  const char* v = std::getenv("MBLIP_Q4_XNN");
+  if (v && !std::strcmp(v, "qb4w")) return XnnQ4Mode::kBlockwise;
+  if (v && !std::strcmp(v, "qc8w")) return XnnQ4Mode::kInt8;
+  return opts.rows == LinearRows::kMany ? XnnQ4Mode::kInt8 : XnnQ4Mode::kBlockwise;
+#endif
+}
+#endif
 
 }  // namespace
 
@@ -95,7 +116,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, cons
   if (p == QuantPath::kOwn && weight.type == DType::Q8_0) return make_linear_q8_0(weight, bias);
   if (p == QuantPath::kOwn && weight.type == DType::Q4_0) return make_linear_q4_0(weight, bias);
 #ifdef MBLIP_HAVE_XNNPACK
-  return make_linear_xnnpack(weight, bias);
+  return make_linear_xnnpack(weight, bias, xnn_q4_mode(opts));
 #else
   return make_linear_reference(weight, bias);
 #endif
@@ -115,7 +136,7 @@ uint64_t estimate_linear_bytes(DType type, int64_t out, int64_t in, bool bias, c
     return static_cast<uint64_t>(out) * nbp * block + b;
   }
 #ifdef MBLIP_HAVE_XNNPACK
-  if (p == QuantPath::kXnnpack) return estimate_linear_xnnpack_bytes(type, out, in);
+  if (p == QuantPath::kXnnpack) return estimate_linear_xnnpack_bytes(type, out, in, xnn_q4_mode(opts));
 #endif
   auto w = dtype_bytes(type, out * in);  // the reference kernel keeps the bytes as stored
   return (w.ok() ? w.value() : 0) + b;
@@ -125,11 +146,17 @@ std::string linear_kernel_config() {
   std::string k;
   for (DType t : {DType::Q8_0, DType::Q4_0}) {
     const QuantPath p = choose(t);
-    LinearOptions small;
-    small.small_m = true;
+    LinearOptions some, few, many;
+    few.rows = LinearRows::kFew;
+    many.rows = LinearRows::kMany;
     k += std::string(t == DType::Q8_0 ? "q8=" : "q4=") +
          (p == QuantPath::kOwn ? "own" : p == QuantPath::kXnnpack ? "xnnpack" : "ref") +
-         (use_small_m(t, small) ? "+small_m;" : ";");
+         (use_small_m(t, few) ? "+small_m" : "");
+#ifdef MBLIP_HAVE_XNNPACK
+    if (t == DType::Q4_0 && p == QuantPath::kXnnpack)  // the packed form of each row count
+      for (const LinearOptions* o : {&some, &many}) k += xnn_q4_mode(*o) == XnnQ4Mode::kInt8 ? ",qc8w" : ",qb4w";
+#endif
+    k += ";";
   }
   return k;
 }

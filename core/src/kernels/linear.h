@@ -36,11 +36,17 @@ class LinearKernel {
 
 enum class LinearBackend { kAuto, kReference };
 
+// How many activation rows a weight sees per call, as the model runs it (model/tensor_table.cpp
+// declares it per tensor); make_linear picks the kernel (and its packed form) for it.
+enum class LinearRows {
+  kSome,  // tens of rows (the prompt's tokens, the Q-Former's queries): the default
+  kFew,   // a decoder step, incl. the lm_head: 1 row greedy, num_beams rows in beam search
+  kMany,  // hundreds of rows (the vision tower: 257 patches per image)
+};
+
 struct LinearOptions {
   LinearBackend backend = LinearBackend::kAuto;
-  // The weight runs on few rows per call (a decoder step: 1 row greedy, 5 for beam 5, incl. the
-  // lm_head): make_linear may pick a kernel tuned for m <= 8 (kernels/q4_0_vnni.h).
-  bool small_m = false;
+  LinearRows rows = LinearRows::kSome;
 };
 
 // weight: 2-D {out, in}; bias: optional f32 {out} (nullptr for none). The kernel copies or
@@ -49,7 +55,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, cons
                                                   const LinearOptions& opts = {});
 
 // Which kernels make_linear picks per quantized type on this build / CPU / environment (e.g.
-// "q8=xnnpack;q4=xnnpack+small_m;"): part of the packed-weights cache key, since the kernels'
+// "q8=xnnpack;q4=xnnpack+small_m,qb4w,qc8w;"): part of the packed-weights cache key, since the kernels'
 // packed forms differ.
 std::string linear_kernel_config();
 

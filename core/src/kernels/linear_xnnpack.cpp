@@ -457,13 +457,16 @@ Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack_with(const TensorView&
   return std::unique_ptr<LinearKernel>(std::make_unique<XnnpackLinear>(std::move(w)));
 }
 
-uint64_t estimate_linear_xnnpack_bytes(DType type, int64_t out, int64_t in) {
-  const Path path = path_for(type, XnnLinearOptions{}.q4);
+uint64_t estimate_linear_xnnpack_bytes(DType type, int64_t out, int64_t in, XnnQ4Mode q4) {
+  const Path path = path_for(type, q4);
   return static_cast<uint64_t>(std::max<int64_t>(out, 0)) * packed_row_bytes(path, static_cast<size_t>(std::max<int64_t>(in, 0)));
 }
 
-Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack(const TensorView& weight, const TensorView* bias) {
-  return make_linear_xnnpack_with(weight, bias, XnnLinearOptions{});
+Result<std::unique_ptr<LinearKernel>> make_linear_xnnpack(const TensorView& weight, const TensorView* bias,
+                                                          XnnQ4Mode q4) {
+  XnnLinearOptions opts;
+  opts.q4 = q4;
+  return make_linear_xnnpack_with(weight, bias, opts);
 }
 
 }  // namespace mblip

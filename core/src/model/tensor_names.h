@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/linear.h"  // LinearRows
 #include "model/config.h"
 
 namespace mblip {
@@ -33,7 +34,7 @@ struct ExpectedTensor {
   TensorRole role = TensorRole::kFloats;
   std::string bias;             // kLinear / kConv: GGUF name of its bias ("" = none)
   bool also_linear = false;     // kEmbedding: also read as the tied lm_head's linear weight
-  bool per_step = false;        // kLinear (or also_linear): runs once per decoder step, on few rows
+  LinearRows rows = LinearRows::kSome;  // kLinear (or also_linear): activation rows per call
   std::vector<std::string> hf_aliases;  // other HF names of the same values (tied copies)
 };
 

@@ -90,6 +90,9 @@ void declare_vision(Table& t, const VisionConfig& v) {
     l.linear("fc2", "mlp.fc2", {d, ff}, true);
   }
   s.layer_norm("post_ln", "post_layernorm", d);
+  for (ExpectedTensor& e : t.out)  // every linear of the tower runs on all patches (+ class token)
+    if (e.component == Component::kVision && (e.role == TensorRole::kLinear || e.role == TensorRole::kConv))
+      e.rows = LinearRows::kMany;
 }
 
 // Blip2QFormerAttention: {query, key, value} + output.dense + output.LayerNorm.
@@ -159,7 +162,7 @@ void declare_t5_stack(Table& t, const TextConfig& x, bool decoder) {
   };
   for (ExpectedTensor& e : t.out)
     if (e.component == Component::kTextDecoder && e.role == TensorRole::kLinear)
-      e.per_step = !ends_with(e.name, ".ca.k") && !ends_with(e.name, ".ca.v");
+      if (!ends_with(e.name, ".ca.k") && !ends_with(e.name, ".ca.v")) e.rows = LinearRows::kFew;
 }
 
 // T5ForConditionalGeneration: shared embedding, encoder, decoder, lm_head (or the tied shared).
@@ -167,7 +170,7 @@ void declare_t5(Table& t, const TextConfig& x) {
   ExpectedTensor& emb = Scope{&t, Component::kEmbeddings, "t.", "language_model.", ""}.weight(
       "emb", "shared", {x.vocab_size, x.d_model}, TensorRole::kEmbedding);
   emb.also_linear = x.tie_word_embeddings;
-  emb.per_step = x.tie_word_embeddings;  // as the lm_head
+  if (x.tie_word_embeddings) emb.rows = LinearRows::kFew;  // as the lm_head
   emb.hf_aliases = {"language_model.encoder.embed_tokens.weight", "language_model.decoder.embed_tokens.weight"};
   if (x.tie_word_embeddings) emb.hf_aliases.push_back("language_model.lm_head.weight");
   declare_t5_stack(t, x, false);
@@ -176,7 +179,7 @@ void declare_t5(Table& t, const TextConfig& x) {
   {
     Scope{&t, Component::kLmHead, "t.", "language_model.", ""}.linear("head", "lm_head", {x.vocab_size, x.d_model},
                                                                        false);
-    t.out.back().per_step = true;
+    t.out.back().rows = LinearRows::kFew;
   }
 }
 

@@ -78,7 +78,7 @@ struct WeightLoader::Request {
   Embedding embedding;
   bool scheduled = false;  // built, or queued for a build worker
   bool taken = false;      // handed to a tower
-  bool small_m = false;    // kLinear run once per decoder step (LinearOptions::small_m)
+  LinearRows rows = LinearRows::kSome;  // kLinear: activation rows per call (LinearOptions::rows)
 };
 
 
@@ -127,7 +127,7 @@ void WeightLoader::worker() {
     if (!r.bias.empty()) b = arrived_.at(r.bias).view();
     std::shared_ptr<PackedWeightStore> store = store_;
     LinearOptions lo = opts_;
-    lo.small_m = r.small_m;
+    lo.rows = r.rows;
     lock.unlock();
     Result<std::unique_ptr<LinearKernel>> k = [&] {
       WeightStoreScope scope(store);  // the loading thread's packed-weights cache
@@ -183,14 +183,14 @@ Status WeightLoader::plan(const std::vector<ExpectedTensor>& table) {
     switch (e.role) {
       case TensorRole::kLinear:
       case TensorRole::kConv:
-        MBLIP_RETURN_IF_ERROR(plan_linear(e.name, e.bias, e.shape, e.per_step));
+        MBLIP_RETURN_IF_ERROR(plan_linear(e.name, e.bias, e.shape, e.rows));
         break;
       case TensorRole::kBias: break;  // read by its linear
       case TensorRole::kNorm:
       case TensorRole::kFloats: MBLIP_RETURN_IF_ERROR(plan_floats(e.name, e.shape)); break;
       case TensorRole::kEmbedding:
         MBLIP_RETURN_IF_ERROR(plan_embedding(e.name, e.shape));
-        if (e.also_linear) MBLIP_RETURN_IF_ERROR(plan_linear(e.name, "", e.shape, e.per_step));  // tied lm_head
+        if (e.also_linear) MBLIP_RETURN_IF_ERROR(plan_linear(e.name, "", e.shape, e.rows));  // tied lm_head
         break;
     }
   }
@@ -199,7 +199,7 @@ Status WeightLoader::plan(const std::vector<ExpectedTensor>& table) {
 
 // A linear weight {out, ...} read as {out, in} (the patch conv: in = C * p * p) with an f32 bias {out}.
 Status WeightLoader::plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape,
-                                 bool small_m) {
+                                 LinearRows rows) {
   if (shape.size() < 2) return internal_error("linear '" + wn + "' is declared with rank " + std::to_string(shape.size()));
   const int64_t out = shape[0];
   int64_t in = 1;
@@ -218,11 +218,11 @@ Status WeightLoader::plan_linear(const std::string& wn, const std::string& bn, c
     largest_tensor_ = std::max<uint64_t>(largest_tensor_, b->view.nbytes);
   }
   LinearOptions lo = opts_;
-  lo.small_m = small_m;
+  lo.rows = rows;
   planned_bytes_ += estimate_linear_bytes(view.type, out, in, !bn.empty(), lo);
   largest_tensor_ = std::max<uint64_t>(largest_tensor_, view.nbytes);
   Request r{Request::kLinear, wn, bn, out, in, false, nullptr, {}, {}};
-  r.small_m = small_m;
+  r.rows = rows;
   add_request(std::move(r));
   return Status::Ok();
 }
@@ -302,7 +302,7 @@ Status WeightLoader::build(Request& r) {
       w.shape = {r.out, r.in};
       const TensorView* bias = r.bias.empty() ? nullptr : &arrived_.at(r.bias).view();
       LinearOptions lo = opts_;
-      lo.small_m = r.small_m;
+      lo.rows = r.rows;
       MBLIP_ASSIGN_OR_RETURN(r.kernel, make_linear(w, bias, lo));
       break;
     }

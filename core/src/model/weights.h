@@ -115,7 +115,7 @@ class WeightLoader {
   enum class Phase { kPlan, kBuild, kTake };
   Result<const GgufTensorInfo*> find(const std::string& name, const std::vector<int64_t>* shape) const;
   Status plan_linear(const std::string& wn, const std::string& bn, const std::vector<int64_t>& shape,
-                     bool small_m = false);
+                     LinearRows rows = LinearRows::kSome);
   Status plan_floats(const std::string& name, const std::vector<int64_t>& shape);
   Status plan_embedding(const std::string& name, const std::vector<int64_t>& shape);
   void add_request(Request r);
