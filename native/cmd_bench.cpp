@@ -111,6 +111,7 @@ struct ModelStats {
   StageWeights vision, qformer, proj, encoder, decoder_step, cross_kv, head, embed;
   uint64_t file_bytes = 0;
   BenchConfig cfg;
+  std::vector<mblip::TensorEntry> tensors;
 };
 
 bool starts(const std::string& s, const char* p) { return s.compare(0, std::char_traits<char>::length(p), p) == 0; }
@@ -120,6 +121,7 @@ mblip::Result<ModelStats> model_stats(const std::string& path) {
   MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<mblip::ModelFile> f, mblip::ModelFile::open(path));
   ModelStats st;
   st.cfg = bench_config(f->config_json());
+  st.tensors = f->tensors();
   std::error_code ec;
   st.file_bytes = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
   if (ec) st.file_bytes = 0;
@@ -308,8 +310,7 @@ int cmd_bench(Args& args) {
     shapes.vision_layers = static_cast<size_t>(st.cfg.vision.num_layers);
     shapes.text_layers = static_cast<size_t>(st.cfg.text.num_layers);
     shapes.enc_len = static_cast<size_t>(st.cfg.num_query_tokens) + greedy.value().prompt_tokens;
-    shapes.vision_dtype = vt;
-    if (!st.encoder.dtype.empty()) shapes.text_dtype = st.encoder.dtype;
+    mblip::bench::set_linear_types(shapes, st.tensors);
     ops = probe.ops(shapes);
   }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "mblip/mblip.h"  // TensorEntry
+
 namespace mblip {
 class ThreadPool;
 
@@ -27,8 +29,14 @@ struct OpTiming {
 // Full-size shapes of the ops table (the model's layer counts, prompt length and weight types).
 struct OpShapes {
   size_t vision_layers = 39, text_layers = 24, enc_len = 47;
-  std::string vision_dtype = "q8_0", text_dtype = "q4_0";
+  // Types of the timed linears ("f32", "f16", "q8_0", "q4_0"): set_linear_types takes the model's.
+  std::string vit_qkv = "q8_0", vit_proj = "q8_0", vit_fc1 = "q8_0", vit_fc2 = "q8_0";
+  std::string t5_attn = "q4_0", t5_wi = "q4_0", t5_wo = "q4_0";
 };
+
+// The model's types for the timed linears, from its tensors (ModelFile::tensors()): those of its
+// first ViT block and encoder layer. Types of tensors the model lacks stay as they are.
+void set_linear_types(OpShapes& shapes, const std::vector<TensorEntry>& tensors);
 
 // The probes run on their own pool of `threads` workers.
 class Probes {

@@ -102,7 +102,8 @@ double median_ms(int reps, F&& f) {
 }
 
 // A linear kernel on random weights of `type` (n x k), quantized like a converted model's.
-Result<std::unique_ptr<LinearKernel>> random_linear(DType type, size_t n, size_t k, uint64_t seed) {
+Result<std::unique_ptr<LinearKernel>> random_linear(DType type, size_t n, size_t k, uint64_t seed,
+                                                    LinearRows rows = LinearRows::kSome) {
   const auto wf = noise(n * k, seed, 0.05f);
   MBLIP_ASSIGN_OR_RETURN(size_t nbytes, dtype_bytes(type, static_cast<int64_t>(n * k)));
   std::vector<uint8_t> w(nbytes);
@@ -113,7 +114,9 @@ Result<std::unique_ptr<LinearKernel>> random_linear(DType type, size_t n, size_t
   tv.shape = {static_cast<int64_t>(n), static_cast<int64_t>(k)};
   tv.data = w.data();
   tv.nbytes = w.size();
-  return make_linear(tv, nullptr);  // packs: the bytes may go after this
+  LinearOptions lo;
+  lo.rows = rows;  // the packed form the model's loader picks for such a weight
+  return make_linear(tv, nullptr, lo);  // packs: the bytes may go after this
 }
 
 }  // namespace
@@ -200,10 +203,11 @@ static ProbeResult probe_linear_gemm(ThreadPool& pool, const char* dtype, size_t
 namespace {
 
 // One linear of random weights of `dtype` (n x k), timed at m rows: median ms per call.
-double linear_ms(ThreadPool& pool, const std::string& dtype, size_t m, size_t k, size_t n, int reps) {
+double linear_ms(ThreadPool& pool, const std::string& dtype, size_t m, size_t k, size_t n, int reps,
+                 LinearRows rows) {
   auto type = dtype_from_name(dtype);
   if (!type.ok()) return 0;
-  auto kr = random_linear(type.value(), n, k, 13 + n + k);
+  auto kr = random_linear(type.value(), n, k, 13 + n + k, rows);
   if (!kr.ok()) return 0;
   const auto x = noise(m * k, 14, 1.0f);
   std::vector<float> y(m * n);
@@ -220,12 +224,16 @@ static std::vector<OpTiming> probe_ops(ThreadPool& pool, const OpShapes& shapes)
   // ViT block: 257 tokens x 1408, 16 heads of 88, MLP 6144 (+ the patch embedding once).
   {
     const size_t n = 257, d = 1408, heads = 16, dh = 88, mlp = 6144;
-    const std::string vt = shapes.vision_dtype;
-    out.push_back({"vit patch linear 256x588->1408 (f32)", linear_ms(pool, "f32", n - 1, 588, d, 3), 1, "vision"});
-    out.push_back({"vit qkv linear 257x1408->4224 (" + vt + ")", linear_ms(pool, vt, n, d, 3 * d, 3), VL, "vision"});
-    out.push_back({"vit proj linear 257x1408->1408 (" + vt + ")", linear_ms(pool, vt, n, d, d, 3), VL, "vision"});
-    out.push_back({"vit fc1 linear 257x1408->6144 (" + vt + ")", linear_ms(pool, vt, n, d, mlp, 3), VL, "vision"});
-    out.push_back({"vit fc2 linear 257x6144->1408 (" + vt + ")", linear_ms(pool, vt, n, mlp, d, 3), VL, "vision"});
+    const LinearRows many = LinearRows::kMany;  // as the tensor table declares the tower's linears
+    out.push_back({"vit patch linear 256x588->1408 (f32)", linear_ms(pool, "f32", n - 1, 588, d, 3, many), 1, "vision"});
+    out.push_back({"vit qkv linear 257x1408->4224 (" + shapes.vit_qkv + ")",
+                   linear_ms(pool, shapes.vit_qkv, n, d, 3 * d, 3, many), VL, "vision"});
+    out.push_back({"vit proj linear 257x1408->1408 (" + shapes.vit_proj + ")",
+                   linear_ms(pool, shapes.vit_proj, n, d, d, 3, many), VL, "vision"});
+    out.push_back({"vit fc1 linear 257x1408->6144 (" + shapes.vit_fc1 + ")",
+                   linear_ms(pool, shapes.vit_fc1, n, d, mlp, 3, many), VL, "vision"});
+    out.push_back({"vit fc2 linear 257x6144->1408 (" + shapes.vit_fc2 + ")",
+                   linear_ms(pool, shapes.vit_fc2, n, mlp, d, 3, many), VL, "vision"});
     auto qkv = noise(n * 3 * d, 1, 1.0f);
     std::vector<float> ctx(n * d);
     ops::AttentionArgs a;
@@ -261,13 +269,13 @@ static std::vector<OpTiming> probe_ops(ThreadPool& pool, const OpShapes& shapes)
   // mT5 encoder layer (enc_len tokens) and the decoder step's small ops (1 query, 20 tokens).
   {
     const size_t len = shapes.enc_len, d = 2048, heads = 32, dk = 64, ff = 5120;
-    const std::string tt = shapes.text_dtype;
-    out.push_back({"t5 q/k/v/o linear " + std::to_string(len) + "x2048->2048 (" + tt + ")",
-                   linear_ms(pool, tt, len, d, d, 3), 4 * TL, "encoder"});
-    out.push_back({"t5 wi0/wi1 linear " + std::to_string(len) + "x2048->5120 (" + tt + ")",
-                   linear_ms(pool, tt, len, d, ff, 3), 2 * TL, "encoder"});
-    out.push_back({"t5 wo linear " + std::to_string(len) + "x5120->2048 (" + tt + ")",
-                   linear_ms(pool, tt, len, ff, d, 3), TL, "encoder"});
+    const LinearRows some = LinearRows::kSome;
+    out.push_back({"t5 q/k/v/o linear " + std::to_string(len) + "x2048->2048 (" + shapes.t5_attn + ")",
+                   linear_ms(pool, shapes.t5_attn, len, d, d, 3, some), 4 * TL, "encoder"});
+    out.push_back({"t5 wi0/wi1 linear " + std::to_string(len) + "x2048->5120 (" + shapes.t5_wi + ")",
+                   linear_ms(pool, shapes.t5_wi, len, d, ff, 3, some), 2 * TL, "encoder"});
+    out.push_back({"t5 wo linear " + std::to_string(len) + "x5120->2048 (" + shapes.t5_wo + ")",
+                   linear_ms(pool, shapes.t5_wo, len, ff, d, 3, some), TL, "encoder"});
     auto x = noise(len * d, 6, 2.0f), w = noise(d, 7, 1.0f);
     std::vector<float> y(len * d);
     out.push_back({"t5 rms_norm " + std::to_string(len) + "x2048", median_ms(reps, [&] {
@@ -367,6 +375,16 @@ ProbeResult Probes::linear_gemm(const char* dtype, size_t m, size_t k, size_t n,
   return probe_linear_gemm(*pool_, dtype, m, k, n, seconds);
 }
 std::vector<OpTiming> Probes::ops(const OpShapes& shapes) { return probe_ops(*pool_, shapes); }
+
+void set_linear_types(OpShapes& shapes, const std::vector<TensorEntry>& tensors) {
+  const std::pair<const char*, std::string*> names[] = {
+      {"v.0.qkv.w", &shapes.vit_qkv},   {"v.0.proj.w", &shapes.vit_proj},  {"v.0.fc1.w", &shapes.vit_fc1},
+      {"v.0.fc2.w", &shapes.vit_fc2},   {"t.enc.0.sa.q", &shapes.t5_attn}, {"t.enc.0.ffn.wi0", &shapes.t5_wi},
+      {"t.enc.0.ffn.wi", &shapes.t5_wi}, {"t.enc.0.ffn.wo", &shapes.t5_wo}};
+  for (const TensorEntry& t : tensors)
+    for (const auto& [name, type] : names)
+      if (t.name == name) *type = t.type;
+}
 
 }  // namespace bench
 }  // namespace mblip
