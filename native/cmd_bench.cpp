@@ -128,13 +128,14 @@ mblip::Result<ModelStats> model_stats(const std::string& path) {
   for (const mblip::TensorEntry& t : f->tensors()) {
     const std::string& n = t.name;
     StageWeights* s = nullptr;
-    if (starts(n, "v.")) s = &st.vision;
-    else if (starts(n, "q.")) s = &st.qformer;
-    else if (starts(n, "proj.")) s = &st.proj;
-    else if (starts(n, "t.enc.")) s = &st.encoder;
-    else if (starts(n, "t.dec.")) s = (has(n, ".ca.k") || has(n, ".ca.v")) ? &st.cross_kv : &st.decoder_step;
-    else if (n == "t.head") s = &st.head;
-    else if (n == "t.emb") s = st.cfg.text.tie_word_embeddings ? &st.head : &st.embed;
+    const std::string& c = t.component;
+    if (c == "vision") s = &st.vision;
+    else if (c == "qformer") s = &st.qformer;
+    else if (c == "projection") s = &st.proj;
+    else if (c == "text_encoder") s = &st.encoder;
+    else if (c == "text_decoder") s = t.per_step ? &st.decoder_step : &st.cross_kv;
+    else if (c == "lm_head") s = &st.head;
+    else if (c == "embeddings") s = st.cfg.text.tie_word_embeddings ? &st.head : &st.embed;
     if (!s) continue;
     s->bytes += t.bytes;
     if (t.bytes > s->largest) {

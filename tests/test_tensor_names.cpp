@@ -84,6 +84,19 @@ TEST_CASE("name mapping round-trips and rejects unknown names", "[tensor_names]"
   CHECK(component_of("t.enc.final_ln") == Component::kTextEncoder);
   CHECK(component_of("v.99.nope") == Component::kVision);  // unknown names: by their prefix
   CHECK(component_of("t.dec.7.nope") == Component::kTextDecoder);
+  // Read once per generated token: the decoder (weights, norms, relative bias) but its
+  // cross-attention K/V (once per caption), and the lm_head; nothing of the image / prompt stages.
+  CHECK(read_per_step("t.dec.3.sa.q"));
+  CHECK(read_per_step("t.dec.3.ca.q"));
+  CHECK(read_per_step("t.dec.3.ffn.wo"));
+  CHECK(read_per_step("t.dec.3.ffn.ln"));
+  CHECK(read_per_step("t.dec.rel_bias"));
+  CHECK(read_per_step("t.head"));
+  CHECK_FALSE(read_per_step("t.dec.3.ca.k"));
+  CHECK_FALSE(read_per_step("t.dec.3.ca.v"));
+  CHECK_FALSE(read_per_step("t.enc.0.sa.q"));
+  CHECK_FALSE(read_per_step("v.3.fc1.w"));
+  CHECK_FALSE(read_per_step("t.dec.7.nope"));
   CHECK(component_of("q.nope") == Component::kQFormer);
   CHECK(std::string(component_name(Component::kLmHead)) == "lm_head");
 }

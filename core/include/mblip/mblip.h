@@ -283,6 +283,7 @@ struct TensorEntry {
   std::string hf_name;            // Hugging Face checkpoint name
   std::string type;               // "f32", "f16", "q8_0", "q4_0"
   std::string component;          // "vision", "qformer", "projection", "text_encoder", ...
+  bool per_step = false;          // read once per generated token (decoder but cross-attention K/V, lm_head)
   std::vector<int64_t> shape;     // Hugging Face order
   uint64_t bytes = 0;
 };

@@ -123,6 +123,7 @@ Result<std::unique_ptr<ModelFile>> ModelFile::open(const std::string& path) {
     e.hf_name = hf_name_for(t.view.name);
     e.type = dtype_name(t.view.type);
     e.component = component_name(component_of(t.view.name));
+    e.per_step = read_per_step(t.view.name);
     e.shape = t.view.shape;
     e.bytes = t.view.nbytes;
     bytes += e.bytes;

@@ -64,10 +64,16 @@ bool small_m_by_default(DType type) { return type == DType::Q4_0; }
 
 bool use_small_m(DType type, const LinearOptions& opts) {
 #if defined(__x86_64__) && !defined(__EMSCRIPTEN__)
-  if (opts.rows != LinearRows::kFew || (type != DType::Q4_0 && type != DType::Q8_0) || opts.backend != LinearBackend::kAuto)
-    return false;
-  const char* v = std::getenv(type == DType::Q4_0 ? "MBLIP_Q4_SMALL_M" : "MBLIP_Q8_SMALL_M");
-  const bool on = v && !std::strcmp(v, "on") ? true : v && !std::strcmp(v, "off") ? false : small_m_by_default(type);
+  if ((type != DType::Q4_0 && type != DType::Q8_0) || opts.backend != LinearBackend::kAuto) return false;
+  bool on = false;
+  if (opts.rows == LinearRows::kFew) {
+    const char* v = std::getenv(type == DType::Q4_0 ? "MBLIP_Q4_SMALL_M" : "MBLIP_Q8_SMALL_M");
+    on = v && !std::strcmp(v, "on") ? true : v && !std::strcmp(v, "off") ? false : small_m_by_default(type);
+  } else if (opts.rows == LinearRows::kSome && type == DType::Q4_0) {
+    // Tens of rows (the encoder): the kernel runs them 8 at a time on weights kept in cache.
+    const char* v = std::getenv("MBLIP_Q4_VNNI_SOME");
+    on = v && !std::strcmp(v, "on");
+  }
   if (!on) return false;
   if (choose(type) != QuantPath::kXnnpack) return false;  // an explicit MBLIP_Q4_KERNEL / MBLIP_Q8_KERNEL wins
   return cpu_has_avx512_vnni();
@@ -151,7 +157,7 @@ std::string linear_kernel_config() {
     many.rows = LinearRows::kMany;
     k += std::string(t == DType::Q8_0 ? "q8=" : "q4=") +
          (p == QuantPath::kOwn ? "own" : p == QuantPath::kXnnpack ? "xnnpack" : "ref") +
-         (use_small_m(t, few) ? "+small_m" : "");
+         (use_small_m(t, few) ? "+small_m" : "") + (use_small_m(t, some) ? "+vnni_some" : "");
 #ifdef MBLIP_HAVE_XNNPACK
     if (t == DType::Q4_0 && p == QuantPath::kXnnpack)  // the packed form of each row count
       for (const LinearOptions* o : {&some, &many}) k += xnn_q4_mode(*o) == XnnQ4Mode::kInt8 ? ",qc8w" : ",qb4w";

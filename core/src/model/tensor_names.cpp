@@ -69,6 +69,14 @@ std::string hf_name_for(const std::string& gguf_name) {
   return "";
 }
 
+bool read_per_step(const std::string& g) {
+  std::string idx;
+  for (const ExpectedTensor& r : rules())
+    if (match(r.name, g, idx))
+      return r.rows == LinearRows::kFew || (r.component == Component::kTextDecoder && r.role != TensorRole::kLinear);
+  return false;
+}
+
 Component component_of(const std::string& g) {
   std::string idx;
   const ExpectedTensor* best = &rules().front();

@@ -50,5 +50,9 @@ std::string hf_name_for(const std::string& gguf_name);
 std::string gguf_name_for(const std::string& hf_name);
 // The tower a GGUF name belongs to (by its rule; unknown names by their prefix).
 Component component_of(const std::string& gguf_name);
+// Whether a tensor is read once per generated token (the decoder's except the cross-attention K/V
+// weights, the lm_head), by its rule; false for unknown names. The token embedding counts as the
+// default config's (untied): callers that care check tie_word_embeddings.
+bool read_per_step(const std::string& gguf_name);
 
 }  // namespace mblip
