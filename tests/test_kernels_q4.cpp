@@ -8,6 +8,45 @@
 using namespace mblip;
 using namespace mblip_test;
 
+// The quantizer's bytes equal a direct transcription of its definition (float ops, round half to
+// even via std::nearbyint) on finite values of every magnitude, for any row count and thread count,
+// reusing one Q8Acts across calls of different shapes (stale padding would show): this covers the
+// SIMD128 form in the wasm build and the parallel row split.
+TEST_CASE("q8 activation blocks: identical to the definition for any rows, threads and reuse", "[kernels]") {
+  Q8Acts a;
+  ThreadPool pool1(1), pool2(2);
+  for (const auto& [m, k] : std::vector<std::pair<size_t, size_t>>{{257, 1408}, {1, 96}, {3, 6144}, {45, 2048}, {2, 32}}) {
+    const size_t nb = k / 32, nbp = (nb + 3) / 4 * 4;
+    std::vector<float> x = make_x(m, k, 5 + m);
+    for (size_t i = 0; i < x.size(); i += 37) x[i] *= 1e30f;  // huge
+    for (size_t i = 3; i < x.size(); i += 41) x[i] *= 1e-40f;  // subnormal
+    for (size_t i = 0; i < std::min<size_t>(64, x.size()); ++i) x[i] = 0.f;  // all-zero blocks
+    if (x.size() > 70) x[70] = -0.f, x[69] = 0.5f * (x[68] = 127.f);  // a tie at the block's max
+    for (ThreadPool* pool : {&pool1, &pool2}) {
+      quantize_acts_q8(x.data(), m, k, nbp, a, pool);
+      REQUIRE(a.m == m);
+      REQUIRE(a.q.size() >= m * nbp * 32);
+      size_t bad = 0;
+      for (size_t i = 0; i < m; ++i)
+        for (size_t b = 0; b < nbp; ++b) {
+          float amax = 0.f;
+          for (size_t j = 0; b < nb && j < 32; ++j) amax = std::max(amax, std::fabs(x[i * k + b * 32 + j]));
+          const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+          int32_t sum = 0;
+          for (size_t j = 0; j < 32; ++j) {
+            const int q = b < nb ? static_cast<int>(std::min(127.f, std::max(-127.f, std::nearbyint(x[i * k + b * 32 + j] * id)))) : 0;
+            sum += q;
+            bad += a.row_q(i)[b * 32 + j] != q;
+          }
+          bad += a.row_d(i)[b] != d;
+          bad += a.row_s(i)[b] != sum;
+        }
+      INFO("m=" << m << " k=" << k << " threads=" << pool->threads());
+      CHECK(bad == 0);
+    }
+  }
+}
+
 TEST_CASE("q8 activation blocks: round-half-even of x / (max|x| / 127), sums, zero padding", "[kernels]") {
   const size_t k = 96, nbp = 4;
   std::vector<float> x = make_x(3, k, 11);

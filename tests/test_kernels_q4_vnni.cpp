@@ -227,22 +227,24 @@ TEST_CASE("Q4_0 small-m kernel rejects malformed weights; make_linear dispatch",
   CHECK_FALSE(make_linear_q4_0_vnni(t, nullptr).ok());
   LinearOptions lo;
   lo.rows = LinearRows::kFew;
-  if (!std::getenv("MBLIP_Q4_KERNEL")) {  // the small-m hint picks this kernel for Q4_0 when switched on
-    const char* prev = std::getenv("MBLIP_Q4_SMALL_M");
-    const std::string saved = prev ? prev : "";
-    ::setenv("MBLIP_Q4_SMALL_M", "on", 1);
-    auto k1 = make_linear(w.view(), nullptr, lo);
-    auto k2 = make_linear(w.view(), nullptr);  // no hint: never
-    ::setenv("MBLIP_Q4_SMALL_M", "off", 1);
-    auto k3 = make_linear(w.view(), nullptr, lo);
-    if (prev) ::setenv("MBLIP_Q4_SMALL_M", saved.c_str(), 1);
-    else ::unsetenv("MBLIP_Q4_SMALL_M");
-    REQUIRE(k1.ok());
-    REQUIRE(k2.ok());
-    REQUIRE(k3.ok());
-    CHECK(k1.value()->describe().find("avx512-vnni") != std::string::npos);
-    CHECK(k2.value()->describe().find("avx512-vnni") == std::string::npos);
-    CHECK(k3.value()->describe().find("avx512-vnni") == std::string::npos);
+  if (!std::getenv("MBLIP_Q4_KERNEL")) {  // the row hint picks this kernel for Q4_0 when switched on
+    auto with_env = [&](const char* var, const char* value, const LinearOptions& o) {
+      const char* prev = std::getenv(var);
+      const std::string saved = prev ? prev : "";
+      ::setenv(var, value, 1);
+      auto k = make_linear(w.view(), nullptr, o);
+      if (prev) ::setenv(var, saved.c_str(), 1);
+      else ::unsetenv(var);
+      REQUIRE(k.ok());
+      return k.value()->describe();
+    };
+    LinearOptions some, many;
+    many.rows = LinearRows::kMany;
+    CHECK(with_env("MBLIP_Q4_SMALL_M", "on", lo).find("avx512-vnni") != std::string::npos);
+    CHECK(with_env("MBLIP_Q4_SMALL_M", "off", lo).find("avx512-vnni") == std::string::npos);
+    CHECK(with_env("MBLIP_Q4_VNNI_SOME", "on", some).find("avx512-vnni") != std::string::npos);  // the default
+    CHECK(with_env("MBLIP_Q4_VNNI_SOME", "off", some).find("avx512-vnni") == std::string::npos);
+    CHECK(with_env("MBLIP_Q4_VNNI_SOME", "on", many).find("avx512-vnni") == std::string::npos);  // never
   }
   w.bytes[1] = 0x7C;  // first block scale -> inf
   w.bytes[0] = 0x00;

@@ -1,10 +1,15 @@
 // Relaxed-SIMD kernels (wasm builds with -mrelaxed-simd; elsewhere the cases only note their absence):
 // the Q4_0 and Q8_0 relaxed variants against the scalar reference on awkward shapes, bit-identical to
-// the SIMD128 variants for M <= 2 (exact block sums, same float order), and exact on extreme weights
-// and activations (their 7-bit operands stay in 0..15, so no engine-specific result is possible).
+// the SIMD128 variants for M <= 2 (exact block sums, same float order) and to the reference from 3 rows
+// on (the row-lane kernel: exact block sums, the reference's float order), and exact on extreme
+// weights and activations (their 7-bit operands stay in 0..15, so no engine-specific result is possible).
+// In Chromium: node tools/bench/wasm_kernels.mjs --build BUILD_DIR --tests.
 #include "kernels/q4_0.h"
 #include "kernels/q8_0.h"
 #include "kernels_block_fixture.h"
+#if defined(__wasm_relaxed_simd__)
+#include "kernels/block_int8_relaxed_wasm.h"
+#endif
 
 using namespace mblip;
 using namespace mblip_test;
@@ -46,6 +51,34 @@ void check_format(DType type, const std::vector<BlockVariant>& vs, size_t big_k,
   }
 }
 
+// The row-lane kernel (every M through `large`; the variant itself from M = 3 on) equals the scalar
+// reference bit for bit, with a bias, and with 1 or 2 threads (tasks of 32 output rows).
+void check_large_equals_ref(DType type, const std::vector<BlockVariant>& vs, BlockGemmFn large, uint64_t seed) {
+  const BlockVariant* relaxed = relaxed_of(vs);
+  if (!relaxed) return;
+  const BlockVariant large_v{"wasm_relaxed_large", large, type};
+  ThreadPool p1(1), p2(2);
+  std::vector<Shape> shapes = awkward_shapes(1408 + 96, 65);
+  for (size_t m : {1, 2, 3, 4, 6, 8, 9, 12, 13, 17, 257}) shapes.push_back({m, 96, 33});
+  for (const Shape& s : shapes) {
+    ++seed;
+    const BlockWeight w = make_weight(type, static_cast<int64_t>(s.n), static_cast<int64_t>(s.k), seed);
+    const auto x = make_x(s.m, s.k, seed + 77);
+    std::vector<float> bias(s.n);
+    for (size_t i = 0; i < s.n; ++i) bias[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
+    const TensorView bv = bias_view(bias);
+    const auto y_ref = run_variant(w, vs.front(), x, s.m, p1, &bv);
+    INFO("M=" << s.m << " K=" << s.k << " N=" << s.n);
+    const auto y1 = run_variant(w, large_v, x, s.m, p1, &bv), y2 = run_variant(w, large_v, x, s.m, p2, &bv);
+    CHECK(std::memcmp(y1.data(), y_ref.data(), y1.size() * 4) == 0);
+    CHECK(std::memcmp(y2.data(), y_ref.data(), y2.size() * 4) == 0);
+    if (s.m >= 3) {
+      const auto yv = run_variant(w, *relaxed, x, s.m, p2, &bv);
+      CHECK(std::memcmp(yv.data(), y_ref.data(), yv.size() * 4) == 0);
+    }
+  }
+}
+
 // d_w = 1 and activations +-127 (d_x = 1): every quant value of the format against both signs. The
 // outputs are integers below 2^24, computed exactly: compared for equality with the integer dot.
 void check_extremes(DType type, const std::vector<BlockVariant>& vs) {
@@ -69,7 +102,7 @@ void check_extremes(DType type, const std::vector<BlockVariant>& vs) {
   std::vector<float> x(k);
   for (size_t j = 0; j < k; ++j) x[j] = (j * 7 % 3 == 0) ? -127.f : 127.f;
   ThreadPool pool(1);
-  for (size_t m : {1, 2, 5}) {
+  for (size_t m : {1, 2, 5, 13}) {
     std::vector<float> xm;
     for (size_t i = 0; i < m; ++i) xm.insert(xm.end(), x.begin(), x.end());
     const auto y = run_variant(w, *relaxed, xm, m, pool);
@@ -99,4 +132,13 @@ TEST_CASE("relaxed SIMD Q8_0 kernel: reference bounds on awkward shapes, bit-ide
 TEST_CASE("relaxed SIMD kernels: extreme weights and activations give the exact integer sums", "[kernels][relaxed]") {
   check_extremes(DType::Q4_0, q4_0_variants());
   check_extremes(DType::Q8_0, q8_0_variants());
+}
+
+TEST_CASE("relaxed SIMD row-lane kernel (M >= 3): equal to the scalar reference bit for bit", "[kernels][relaxed]") {
+#if defined(__wasm_relaxed_simd__)
+  check_large_equals_ref(DType::Q4_0, q4_0_variants(), &q4_0_gemm_wasm_relaxed_large, 900);
+  check_large_equals_ref(DType::Q8_0, q8_0_variants(), &q8_0_gemm_wasm_relaxed_large, 1900);
+#else
+  check_large_equals_ref(DType::Q4_0, q4_0_variants(), nullptr, 900);
+#endif
 }

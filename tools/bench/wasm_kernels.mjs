@@ -1,10 +1,20 @@
 #!/usr/bin/env node
 // Kernel benchmark in headless Chromium (not a test): links a small timing program against a wasm
 // build dir's mblip_core (e.g. build/hw-relaxed, a relaxed-SIMD + pthreads configuration) and times,
-// on the full-size model's layer shapes, our own Q4_0 / Q8_0 kernels on every variant of the build
-// (ref skipped; wasm_simd128, wasm_relaxed) and what make_linear picks (XNNPACK qd8-f32-qc8w for Q8_0).
-// One thread (the per-thread speed the stage times scale with). Prints GOP/s per shape and variant.
-//   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed [--reps 3] [--node /path/to/node22]
+// on the full-size model's layer shapes, each shape with Q4_0 and Q8_0 weights: our own kernels on
+// every variant of the build (ref skipped; wasm_simd128; in relaxed builds both paths of wasm_relaxed,
+// the transposed `small` one and the row-lane `large` one) and make_linear's pick when it is not our
+// own (XNNPACK qd8-f32-qc8w for Q8_0). Prints GOP/s per shape, type, thread count and kernel.
+//   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed [--reps 3] [--threads 1,2]
+//        [--shapes vit|all|M:K:N,...] [--types q4_0,q8_0] [--check] [--tiles 4x1,2x2] [--micro]
+// Repetitions go round-robin over the kernels (a busy machine slows them alike); best time each.
+// --tiles MVxNR,...: also times the row-lane kernel with other tile shapes (4*MV activation rows x
+// NR weight rows). --micro: first a register-only relaxed-dot loop (this engine's / CPU's ceiling).
+//   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed --tests ['[relaxed]']
+// --tests: instead of timing, runs tests/test_kernels_relaxed.cpp (Catch2, optional test spec) in
+// Chromium (and each --node) against the build's library; exits non-zero when a test fails.
+// --check: also runs the scalar reference once per shape and counts outputs differing from it in bits
+// (the `large` path must give 0).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,14 +23,29 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const web = path.join(repo, 'web');
-const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [] };
+const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [], threads: '1', tiles: '', micro: false, tests: null, shapes: 'vit', types: 'q4_0,q8_0', check: false };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--build') args.build = path.resolve(v());
   else if (a === '--reps') args.reps = Number(v());
   else if (a === '--node') args.node.push(path.resolve(v()));
+  else if (a === '--threads') args.threads = v();
+  else if (a === '--shapes') args.shapes = v();
+  else if (a === '--types') args.types = v();
+  else if (a === '--check') args.check = true;
+  else if (a === '--micro') args.micro = true;
+  else if (a === '--tests') args.tests = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : '[relaxed]';  // first a register-only relaxed-dot loop (the engine's ceiling)
+  else if (a === '--tiles') args.tiles = v();  // extra row-lane tile shapes to time, e.g. 4x1,2x2 (MVxNR)
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
+// The vision tower's four linears at one image (M = 257 rows), then other full-size model shapes.
+const VIT = [['vit qkv', 257, 1408, 4224], ['vit proj', 257, 1408, 1408], ['vit fc1', 257, 1408, 6144], ['vit fc2', 257, 6144, 1408]];
+const OTHER = [['small', 5, 32, 100], ['small', 45, 160, 7], ['encoder ffn wi', 40, 2048, 5120], ['decoder ffn wi', 1, 2048, 5120],
+  ['qformer ca.k', 257, 1408, 768], ['lm_head slice', 1, 2048, 16384]];
+const shapeList = args.shapes === 'vit' ? VIT : args.shapes === 'all' ? [...VIT, ...OTHER]
+  : args.shapes.split(',').map((t) => ['shape', ...t.split(':').map(Number)]);
+const SHAPES = shapeList.map(([w, m, k, n]) => `{"${w}", ${m}, ${k}, ${n}}`).join(', ');
+const TYPES = args.types.split(',').map((t) => (t === 'q4_0' ? 'DType::Q4_0' : 'DType::Q8_0')).join(', ');
 const cache = fs.readFileSync(path.join(args.build, 'CMakeCache.txt'), 'utf8');
 const relaxed = /MBLIP_WASM_RELAXED_SIMD:BOOL=ON/.test(cache);
 const threads = /MBLIP_WASM_THREADS:BOOL=ON/.test(cache);
@@ -34,70 +59,148 @@ const libs = link.match(/LINK_LIBRARIES = ([^\n]*)/)[1].split(/\s+/).filter((x) 
 const CPP = String.raw`
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <string>
 #include <vector>
 #include "io/quant.h"
 #include "kernels/linear.h"
 #include "kernels/q4_0.h"
 #include "kernels/q8_0.h"
 #include "kernels/thread_pool.h"
+#if defined(__wasm_relaxed_simd__)
+#include "kernels/block_int8_relaxed_wasm.h"
+#endif
 using namespace mblip;
+#if defined(__wasm_relaxed_simd__)
+template <int MV, int NR> void q4_tile(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
+  RelaxedGemmLarge<Q4RelaxedFmt, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
+}
+template <int MV, int NR> void q8_tile(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
+  RelaxedGemmLarge<Q8RelaxedFmt, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
+}
+#endif
 static double now_ms() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-struct Shape { const char* what; DType type; size_t m, k, n; };
+struct Shape { const char* what; size_t m, k, n; };
+#if defined(__wasm_relaxed_simd__) && MICRO
+// Throughput ceiling of this engine / CPU: independent chains of i16x8 relaxed dot + add, no memory.
+__attribute__((noinline)) v128_t micro(int iters, v128_t x, v128_t w) {
+  v128_t a[8];
+  for (int j = 0; j < 8; ++j) a[j] = wasm_i16x8_splat(j);
+  for (int i = 0; i < iters; ++i)
+    for (int j = 0; j < 8; ++j) a[j] = wasm_i16x8_add(a[j], wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_xor(x, a[j]), w));
+  v128_t r = a[0];
+  for (int j = 1; j < 8; ++j) r = wasm_v128_xor(r, a[j]);
+  return r;
+}
+#endif
 int main() {
-  const Shape shapes[] = {{"small", DType::Q4_0, 5, 32, 100}, {"small", DType::Q4_0, 45, 160, 7}, {"small", DType::Q8_0, 45, 160, 7}, {"vision qkv", DType::Q8_0, 257, 1408, 4224}, {"vision fc2", DType::Q8_0, 257, 6144, 1408},
-    {"encoder ffn wi", DType::Q4_0, 40, 2048, 5120}, {"decoder ffn wi", DType::Q4_0, 1, 2048, 5120},
-    {"qformer ca.k", DType::Q4_0, 257, 1408, 768}, {"lm_head slice", DType::Q4_0, 1, 2048, 16384}};
-  ThreadPool pool(1);
+#if defined(__wasm_relaxed_simd__) && MICRO
+  for (int rep = 0; rep < 5; ++rep) {
+    const int iters = 20000000;
+    const double t0 = now_ms();
+    static volatile int8_t seed[32] = {3, 5, 7, 1, 2, 9, 4, 6, 3, 5, 7, 1, 2, 9, 4, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0};
+    int8_t sx[32];
+    for (int j = 0; j < 32; ++j) sx[j] = seed[j];
+    v128_t r = micro(iters, wasm_v128_load(sx), wasm_v128_load(sx + 16));
+    const double ms = now_ms() - t0;
+    std::printf("{\"shape\":\"micro dot16+add+xor x8 chains\",\"type\":\"-\",\"threads\":1,\"kernel\":\"%d\",\"ms\":%.3f,\"gops\":%.1f,\"differ\":-1}\n", wasm_i16x8_extract_lane(r, 0), ms, 2.0 * 16 * 8.0 * iters / ms / 1e6);
+  }
+#endif
+  const Shape shapes[] = { SHAPES };
+  const DType types[] = { TYPES };
+  const size_t thread_counts[] = { THREADS };
   uint64_t s = 1;
   auto rnd = [&] { s = s * 6364136223846793005ULL + 1442695040888963407ULL; return ((s >> 40) & 0xFFFFFF) / 16777216.f * 2.f - 1.f; };
-  for (const Shape& sh : shapes) {
+  for (const Shape& sh : shapes) for (DType type : types) {
     std::vector<float> wf(sh.n * sh.k), x(sh.m * sh.k), y(sh.m * sh.n);
     for (auto& v : wf) v = 0.05f * rnd();
     for (auto& v : x) v = rnd();
-    const size_t bb = sh.type == DType::Q4_0 ? 18 : 34;
+    const size_t bb = type == DType::Q4_0 ? 18 : 34;
     std::vector<uint8_t> wq(sh.n * sh.k / 32 * bb);
-    quantize_row(sh.type, wf.data(), wq.data(), static_cast<int64_t>(sh.n * sh.k));
-    TensorView tv; tv.name = "w"; tv.type = sh.type; tv.shape = {(int64_t)sh.n, (int64_t)sh.k}; tv.data = wq.data(); tv.nbytes = wq.size();
-    const auto& vs = sh.type == DType::Q4_0 ? q4_0_variants() : q8_0_variants();
+    quantize_row(type, wf.data(), wq.data(), static_cast<int64_t>(sh.n * sh.k));
+    TensorView tv; tv.name = "w"; tv.type = type; tv.shape = {(int64_t)sh.n, (int64_t)sh.k}; tv.data = wq.data(); tv.nbytes = wq.size();
+    const bool q4 = type == DType::Q4_0;
+    const auto& vs = q4 ? q4_0_variants() : q8_0_variants();
+    std::vector<BlockVariant> run;
+    for (size_t i = 1; i < vs.size(); ++i) if (std::string(vs[i].name) != "wasm_relaxed") run.push_back(vs[i]);
+#if defined(__wasm_relaxed_simd__)
+    run.push_back({"relaxed_small(old)", q4 ? &q4_0_gemm_wasm_relaxed_small : &q8_0_gemm_wasm_relaxed_small, type});
+    run.push_back({"relaxed_large(new)", q4 ? &q4_0_gemm_wasm_relaxed_large : &q8_0_gemm_wasm_relaxed_large, type});
+#define TILE(MV, NR) run.push_back({"large tile " #MV "x" #NR, q4 ? &q4_tile<MV, NR> : &q8_tile<MV, NR>, type});
+    TILES
+#endif
     std::vector<std::unique_ptr<LinearKernel>> ks;
-    for (size_t i = 1; i < vs.size(); ++i) ks.push_back(std::move(make_linear_block(tv, nullptr, vs[i]).value()));
+    for (const BlockVariant& v : run) ks.push_back(std::move(make_linear_block(tv, nullptr, v).value()));
     auto def = make_linear(tv, nullptr);
-    if (def.ok()) ks.push_back(std::move(def.value()));
-    std::vector<float> y0;
-    for (auto& k : ks) {
-      double best = 1e30;
+    if (def.ok() && def.value()->describe().rfind("own", 0) != 0) ks.push_back(std::move(def.value()));
+    std::vector<float> yref;
+    if (CHECK) {  // the scalar reference's outputs: the row-lane kernel must equal them bit for bit
+      ThreadPool p1(1);
+      auto kr = make_linear_block(tv, nullptr, vs.front()).value();
+      yref.resize(y.size());
+      kr->forward(x.data(), sh.m, yref.data(), p1);
+    }
+    if (type == types[0]) {  // the activation quantizer every own kernel runs first (single-threaded)
+      Q8Acts qa;
+      double qbest = 1e30;
       for (int r = 0; r < REPS; ++r) {
         const double t0 = now_ms();
-        if (!k->forward(x.data(), sh.m, y.data(), pool).ok()) { std::printf("forward failed\n"); return 1; }
-        best = std::min(best, now_ms() - t0);
+        quantize_acts_q8(x.data(), sh.m, sh.k, (sh.k / 32 + 3) / 4 * 4, qa);
+        qbest = std::min(qbest, now_ms() - t0);
       }
-      // Own variants compute the same integers in the same float order: compare bits with the first one.
-      size_t diff = 0;
-      if (y0.empty()) y0 = y;
-      else if (k->describe().rfind("own", 0) == 0)
-        for (size_t i = 0; i < y.size(); ++i) diff += y[i] != y0[i];
-      std::printf("{\"shape\":\"%s M=%zu K=%zu N=%zu\",\"kernel\":\"%s\",\"ms\":%.3f,\"gops\":%.1f,\"differ\":%zu}\n", sh.what, sh.m, sh.k, sh.n,
-                  k->describe().c_str(), best, 2.0 * sh.m * sh.k * sh.n / best / 1e6, diff);
+      std::printf("{\"shape\":\"%s M=%zu K=%zu N=%zu\",\"type\":\"-\",\"threads\":1,\"kernel\":\"quantize_acts_q8 (M x K floats)\",\"ms\":%.3f,\"gops\":0,\"differ\":-1}\n", sh.what, sh.m, sh.k, sh.n, qbest);
+    }
+    for (size_t th : thread_counts) {
+      ThreadPool pool(th);
+      // Repetitions round-robin over the kernels (a busy machine slows them alike), best time each.
+      std::vector<double> best(ks.size(), 1e30);
+      std::vector<long> diff(ks.size(), -1);
+      for (int r = 0; r < REPS; ++r)
+        for (size_t ki = 0; ki < ks.size(); ++ki) {
+          std::fill(y.begin(), y.end(), -1.f);
+          const double t0 = now_ms();
+          if (!ks[ki]->forward(x.data(), sh.m, y.data(), pool).ok()) { std::printf("forward failed\n"); return 1; }
+          best[ki] = std::min(best[ki], now_ms() - t0);
+          if (r == 0 && !yref.empty()) { diff[ki] = 0; for (size_t i = 0; i < y.size(); ++i) diff[ki] += std::memcmp(&y[i], &yref[i], 4) != 0; }
+        }
+      for (size_t ki = 0; ki < ks.size(); ++ki)
+        std::printf("{\"shape\":\"%s M=%zu K=%zu N=%zu\",\"type\":\"%s\",\"threads\":%zu,\"kernel\":\"%s\",\"ms\":%.3f,\"gops\":%.1f,\"differ\":%ld}\n", sh.what, sh.m, sh.k, sh.n,
+                    q4 ? "q4_0" : "q8_0", th, ks[ki]->describe().c_str(), best[ki], 2.0 * sh.m * sh.k * sh.n / best[ki] / 1e6, diff[ki]);
     }
   }
   return 0;
 }
 `;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-wasmkern-'));
-fs.writeFileSync(path.join(tmp, 'bench.cpp'), CPP);
+// Test mode: a Catch2 runner without main's arguments (clang-19 would rename main(int, char**)).
+const RUNNER = String.raw`
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+int main() {
+  const char* argv[] = {"mblip_tests", TEST_SPEC, "--use-colour", "no"};
+  return Catch::Session().run(4, argv);
+}
+`;
+fs.writeFileSync(path.join(tmp, 'bench.cpp'), args.tests ? RUNNER : CPP);
+const testSources = args.tests ? [path.join(repo, 'tests/test_kernels_relaxed.cpp'), `-DTEST_SPEC=${JSON.stringify(args.tests)}`,
+  `-I${path.join(repo, 'tests')}`, `-I${path.join(args.build, 'shim_include')}`] : [];
 const env = { ...process.env, NODE_PATH: '/usr/share/nodejs',
   ...(relaxed ? { EM_LLVM_ADD_VERSION: '19', EM_CLANG_ADD_VERSION: '19', PATH: `${path.join(web, 'node_modules/.bin')}:${process.env.PATH}` } : {}) };
 const flags = ['-Wno-version-check', '-O2', '-std=c++17', '-msimd128', '-fexceptions', ...(relaxed ? ['-mrelaxed-simd', '-sWASM_BIGINT'] : []),
   ...(threads ? ['-pthread', '-sPTHREAD_POOL_SIZE=4'] : []), '-sALLOW_MEMORY_GROWTH=1', '-sMAXIMUM_MEMORY=4GB',
-  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sEXPORT_NAME=createBench', '-sENVIRONMENT=web,worker,node', '-sEXIT_RUNTIME=1', `-DREPS=${args.reps}`,
+  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sEXPORT_NAME=createBench', '-sENVIRONMENT=web,worker,node', '-sEXIT_RUNTIME=1', `-DREPS=${args.reps}`, `-DSHAPES=${SHAPES}`, `-DTYPES=${TYPES}`, `-DTHREADS=${args.threads}`, `-DCHECK=${args.check ? 1 : 0}`, `-DMICRO=${args.micro ? 1 : 0}`, `-DTILES=${args.tiles.split(',').filter(Boolean).map((t) => `TILE(${t.replace('x', ',')})`).join(' ')}`,
   `-I${path.join(repo, 'core/src')}`, `-I${path.join(repo, 'core/include')}`];
-const cc = spawnSync('em++', [...flags, path.join(tmp, 'bench.cpp'), ...libs, '-o', path.join(tmp, 'bench.mjs')], { env, encoding: 'utf8' });
+const cc = spawnSync('em++', [...flags, path.join(tmp, 'bench.cpp'), ...testSources, ...libs, '-o', path.join(tmp, 'bench.mjs')], { env, encoding: 'utf8' });
 if (cc.status !== 0) { console.error(cc.stderr.slice(-4000)); process.exit(1); }
 
 const rows = [];
 const collect = (engine, text) => { for (const l of text.split('\n')) if (l.startsWith('{')) rows.push({ engine, ...JSON.parse(l) }); };
 for (const node of args.node) {
   const r = spawnSync(node, ['--no-experimental-fetch', '--input-type=module', '-e', `await (await import(${JSON.stringify(pathToFileURL(path.join(tmp, 'bench.mjs')).href)})).default({ print: (s) => console.log(s) });`], { encoding: 'utf8' });
+  if (args.tests) {
+    console.log(`== ${node}\n${(r.stdout + r.stderr).slice(-3000)}`);
+    if (r.status !== 0) process.exitCode = 1;
+  }
   collect(`node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()}`, r.stdout + r.stderr);
 }
 const playwright = await import(pathToFileURL(path.join(web, 'node_modules/playwright-core/index.mjs')).href);
@@ -113,12 +216,16 @@ try {
   await page.goto(`${srv.url}index.html`);
   // In a worker: the main browser thread must not block (pthread joins busy-wait there).
   const text = await page.evaluate(() => new Promise((resolve, reject) => {
-    const src = `import('${location.origin}/bench.mjs').then((m) => m.default({ print: (s) => postMessage(s), onExit: () => postMessage(null) })).catch((e) => postMessage('error ' + e));`;
+    const src = `import('${location.origin}/bench.mjs').then((m) => m.default({ print: (s) => postMessage(s), printErr: (s) => postMessage(s), onExit: (c) => { postMessage('exit code ' + c); postMessage(null); } })).catch((e) => { postMessage('error ' + e); postMessage(null); });`;
     const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
     const lines = [];
     w.onmessage = (e) => { if (e.data === null) resolve(lines.join('\n')); else lines.push(e.data); };
     w.onerror = (e) => reject(new Error(e.message));
   }));
+  if (args.tests) {
+    console.log(text);
+    process.exitCode = /exit code 0$/m.test(text) ? 0 : 1;
+  }
   collect('chromium', text);
 } finally {
   await ctx.close();
@@ -126,6 +233,6 @@ try {
   fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   fs.rmSync(tmp, { recursive: true, force: true });
 }
-console.log(`build ${path.relative(repo, args.build)} (${relaxed ? 'relaxed SIMD' : 'SIMD128'}${threads ? ', pthreads' : ''}), 1 thread, best of ${args.reps}`);
-console.log('| engine | shape | kernel | ms | GOP/s | outputs differing from the first own variant |\n|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.engine} | ${r.shape} | ${r.kernel} | ${r.ms.toFixed(1)} | ${r.gops.toFixed(1)} | ${r.differ} |`);
+console.log(`build ${path.relative(repo, args.build)} (${relaxed ? 'relaxed SIMD' : 'SIMD128'}${threads ? ', pthreads' : ''}), best of ${args.reps}`);
+console.log('| engine | shape | weights | threads | kernel | ms | GOP/s | outputs differing from ref |\n|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.engine} | ${r.shape} | ${r.type} | ${r.threads} | ${r.kernel} | ${r.ms.toFixed(1)} | ${r.gops.toFixed(1)} | ${r.differ < 0 ? '-' : r.differ} |`);

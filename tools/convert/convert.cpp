@@ -61,7 +61,7 @@ Status produce_tensor(TensorReader& reader, const SourceTensor& src, DType type,
       buf.resize(static_cast<size_t>(n * cols));
       MBLIP_RETURN_IF_ERROR(reader.read_rows(src, r0, n, buf.data()));
       for (int64_t r = 0; r < n; ++r) {
-        quantize_row(type, buf.data() + r * cols, q.data(), cols);
+        quantize_row_weights(type, buf.data() + r * cols, q.data(), cols);
         dequantize_row(type, q.data(), buf.data() + r * cols, cols);
       }
       MBLIP_RETURN_IF_ERROR(sink(reinterpret_cast<const uint8_t*>(buf.data()), buf.size() * sizeof(float)));
@@ -83,7 +83,8 @@ Status produce_tensor(TensorReader& reader, const SourceTensor& src, DType type,
           std::memcpy(out.data() + 2 * i, &h, 2);
         }
       } else {
-        for (int64_t r = 0; r < n; ++r) quantize_row(type, buf.data() + r * cols, out.data() + r * row_bytes, cols);
+        for (int64_t r = 0; r < n; ++r)  // Q4_0 scales by least squared error (io/quant.h)
+          quantize_row_weights(type, buf.data() + r * cols, out.data() + r * row_bytes, cols);
       }
       bytes = out.data();
     }

@@ -114,7 +114,7 @@ int run(int argc, char** argv) {
       for (int64_t r = 0; r < n; ++r) {
         synth::fill_row(t, rng, row.data(), cols);
         plan.apply(t.name, r0 + r, row.data(), cols);
-        quantize_row(types[idx], row.data(), bytes.data() + row_bytes * static_cast<size_t>(r), cols);
+        quantize_row_weights(types[idx], row.data(), bytes.data() + row_bytes * static_cast<size_t>(r), cols);
       }
       MBLIP_RETURN_IF_ERROR(sink(bytes.data(), bytes.size()));
     }

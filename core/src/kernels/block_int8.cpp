@@ -9,6 +9,10 @@
 
 #include "kernels/thread_pool.h"
 
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
+
 namespace mblip {
 namespace {
 
@@ -43,12 +47,12 @@ class BlockLinear final : public LinearKernel {
   Status forward(const float* x, size_t m, float* y, ThreadPool& pool) const override {
     if (m == 0) return Status::Ok();
     // The quantized activations belong to the calling context (one per Session, shared by every
-    // block-int8 kernel it runs); quantize_acts_q8's assign() keeps the capacity, so steady-state
+    // block-int8 kernel it runs); quantize_acts_q8 keeps the capacity, so steady-state
     // calls (every decode step) do not allocate.
     auto* st = static_cast<ActsState*>(pool.find_state(&kActsKey));
     if (!st) st = static_cast<ActsState*>(pool.put_state(&kActsKey, std::make_unique<ActsState>()));
     Q8Acts& a = st->acts;
-    quantize_acts_q8(x, m, w_.k, w_.nbp, a);
+    quantize_acts_q8(x, m, w_.k, w_.nbp, a, &pool);
     const size_t tasks = (w_.n + kRowsPerTask - 1) / kRowsPerTask;
     const float* bias = b_.empty() ? nullptr : b_.data();
     auto run = [&](size_t t) {
@@ -83,30 +87,78 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
-void quantize_acts_q8(const float* x, size_t m, size_t k, size_t nbp, Q8Acts& out) {
+namespace {
+
+// One block: q = clamp(round_half_even(x / d), +-127), d = max|x| / 127, sum of q. The scalar form
+// is the definition; the SIMD128 form computes the same IEEE operations lane-wise (pmax / pmin are
+// std::max / std::min, NaN handling included), so both give identical bytes.
+#if defined(__wasm_simd128__)
+void quantize_block(const float* xb, int8_t* q, float* d_out, int32_t* s_out) {
+  v128_t mx = wasm_f32x4_splat(0.f);
+  for (size_t j = 0; j < kQ4Block; j += 4) mx = wasm_f32x4_pmax(mx, wasm_f32x4_abs(wasm_v128_load(xb + j)));
+  float amax = 0.f;
+  for (int l = 0; l < 4; ++l) {
+    float lanes[4];
+    wasm_v128_store(lanes, mx);
+    amax = std::max(amax, lanes[l]);
+  }
+  const float d = amax / 127.f;
+  const v128_t id = wasm_f32x4_splat(d > 0.f ? 1.f / d : 0.f), magic = wasm_f32x4_splat(12582912.0f);
+  const v128_t lo = wasm_f32x4_splat(-127.f), hi = wasm_f32x4_splat(127.f);
+  v128_t sum = wasm_i32x4_splat(0), iv[8];
+  for (size_t j = 0; j < kQ4Block; j += 4) {
+    v128_t r = wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(xb + j), id), magic), magic);
+    r = wasm_f32x4_pmin(hi, wasm_f32x4_pmax(lo, r));
+    iv[j / 4] = wasm_i32x4_trunc_sat_f32x4(r);
+    sum = wasm_i32x4_add(sum, iv[j / 4]);
+  }
+  for (int h = 0; h < 2; ++h)
+    wasm_v128_store(q + 16 * h, wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(iv[4 * h], iv[4 * h + 1]),
+                                                        wasm_i16x8_narrow_i32x4(iv[4 * h + 2], iv[4 * h + 3])));
+  *d_out = d;
+  *s_out = wasm_i32x4_extract_lane(sum, 0) + wasm_i32x4_extract_lane(sum, 1) + wasm_i32x4_extract_lane(sum, 2) +
+           wasm_i32x4_extract_lane(sum, 3);
+}
+#else
+void quantize_block(const float* xb, int8_t* q, float* d_out, int32_t* s_out) {
+  float amax = 0.f;
+  for (size_t j = 0; j < kQ4Block; ++j) amax = std::max(amax, std::fabs(xb[j]));
+  const float d = amax / 127.f;
+  const float id = d > 0.f ? 1.f / d : 0.f;
+  int32_t sum = 0;
+  for (size_t j = 0; j < kQ4Block; ++j) {
+    const float r = std::min(127.f, std::max(-127.f, round_even(xb[j] * id)));
+    q[j] = static_cast<int8_t>(r);
+    sum += q[j];
+  }
+  *d_out = d;
+  *s_out = sum;
+}
+#endif
+
+}  // namespace
+
+void quantize_acts_q8(const float* x, size_t m, size_t k, size_t nbp, Q8Acts& out, ThreadPool* pool) {
   out.m = m;
   out.nbp = nbp;
-  out.q.assign(m * nbp * kQ4Block, 0);
-  out.d.assign(m * nbp, 0.f);
-  out.s.assign(m * nbp, 0);
+  out.q.resize(m * nbp * kQ4Block);  // capacity kept between calls: steady-state calls do not allocate
+  out.d.resize(m * nbp);
+  out.s.resize(m * nbp);
   const size_t nb = k / kQ4Block;
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t b = 0; b < nb; ++b) {
-      const float* xb = x + i * k + b * kQ4Block;
-      float amax = 0.f;
-      for (size_t j = 0; j < kQ4Block; ++j) amax = std::max(amax, std::fabs(xb[j]));
-      const float d = amax / 127.f;
-      const float id = d > 0.f ? 1.f / d : 0.f;
-      int8_t* q = out.q.data() + (i * nbp + b) * kQ4Block;
-      int32_t sum = 0;
-      for (size_t j = 0; j < kQ4Block; ++j) {
-        const float r = std::min(127.f, std::max(-127.f, round_even(xb[j] * id)));
-        q[j] = static_cast<int8_t>(r);
-        sum += q[j];
-      }
-      out.d[i * nbp + b] = d;
-      out.s[i * nbp + b] = sum;
-    }
+  auto row = [&](size_t i) {
+    const size_t o = i * nbp;
+    for (size_t b = 0; b < nb; ++b)
+      quantize_block(x + i * k + b * kQ4Block, out.q.data() + (o + b) * kQ4Block, &out.d[o + b], &out.s[o + b]);
+    // Padding blocks: zero quants, scale and sum.
+    std::memset(out.q.data() + (o + nb) * kQ4Block, 0, (nbp - nb) * kQ4Block);
+    std::fill(out.d.begin() + static_cast<std::ptrdiff_t>(o + nb), out.d.begin() + static_cast<std::ptrdiff_t>(o + nbp), 0.f);
+    std::fill(out.s.begin() + static_cast<std::ptrdiff_t>(o + nb), out.s.begin() + static_cast<std::ptrdiff_t>(o + nbp), 0);
+  };
+  // Rows in parallel when there is enough work (the vision tower: 257 rows of up to 6144).
+  if (pool && pool->threads() > 1 && m > 1 && m * k >= (size_t{1} << 15)) {
+    pool->parallel_for(m, row);
+  } else {
+    for (size_t i = 0; i < m; ++i) row(i);
   }
 }
 

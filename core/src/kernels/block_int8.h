@@ -30,7 +30,8 @@ struct BlockPacked {
 
 // Activations quantized per row and block of 32: q = round_half_even(x / d), d = max|x| / 127
 // (0 for an all-zero block), plus the block's integer sum (for kernels using unsigned nibbles).
-// Produced by one scalar function for every ISA, so all variants see identical integers.
+// Produced by one function for every ISA (SIMD128 lanes compute the same IEEE operations as the
+// scalar form), so all variants see identical integers.
 struct Q8Acts {
   size_t m = 0, nbp = 0;
   std::vector<int8_t> q;   // m * nbp * 32
@@ -41,7 +42,8 @@ struct Q8Acts {
   const int32_t* row_s(size_t i) const { return s.data() + i * nbp; }
 };
 
-void quantize_acts_q8(const float* x, size_t m, size_t k, size_t nbp, Q8Acts& out);
+// pool: rows are quantized in parallel on it when given and the work is large (same bytes).
+void quantize_acts_q8(const float* x, size_t m, size_t k, size_t nbp, Q8Acts& out, ThreadPool* pool = nullptr);
 
 // Computes y[i * ldy + r] = sum_b (isum_b * d_w * d_x) (+ bias[r]) for all rows i < a.m and output
 // channels r in [r0, r1). Each output is computed entirely by one call; only the float summation

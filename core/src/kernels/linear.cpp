@@ -62,7 +62,7 @@ QuantPath choose(DType type) {
 // per-block epilogue: 0.30 vs 0.43 ms at m = 5 on 2048 x 2048); kept for measurements only.
 bool small_m_by_default(DType type) { return type == DType::Q4_0; }
 
-bool use_small_m(DType type, const LinearOptions& opts) {
+bool use_vnni(DType type, const LinearOptions& opts) {
 #if defined(__x86_64__) && !defined(__EMSCRIPTEN__)
   if ((type != DType::Q4_0 && type != DType::Q8_0) || opts.backend != LinearBackend::kAuto) return false;
   bool on = false;
@@ -70,9 +70,13 @@ bool use_small_m(DType type, const LinearOptions& opts) {
     const char* v = std::getenv(type == DType::Q4_0 ? "MBLIP_Q4_SMALL_M" : "MBLIP_Q8_SMALL_M");
     on = v && !std::strcmp(v, "on") ? true : v && !std::strcmp(v, "off") ? false : small_m_by_default(type);
   } else if (opts.rows == LinearRows::kSome && type == DType::Q4_0) {
-    // Tens of rows (the encoder): the kernel runs them 8 at a time on weights kept in cache.
+    // Tens of rows (the encoder, the decoder's cross-attention K/V): the kernel runs them 8 at a
+    // time on weights kept in cache. Encoder 246-250 -> 212-217 ms at 2 threads (`mblip bench`,
+    // full-size default recipe, 3 alternating runs, 2026-12-04), and exact for the Q4_0 blocks
+    // with a negative scale, which qb4w (positive bf16 scales) shifts by one code.
+    // MBLIP_Q4_VNNI_SOME=off: XNNPACK qb4w (same-run comparisons).
     const char* v = std::getenv("MBLIP_Q4_VNNI_SOME");
-    on = v && !std::strcmp(v, "on");
+    on = !(v && !std::strcmp(v, "off"));
   }
   if (!on) return false;
   if (choose(type) != QuantPath::kXnnpack) return false;  // an explicit MBLIP_Q4_KERNEL / MBLIP_Q8_KERNEL wins
@@ -115,7 +119,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, cons
     return model_load_error("bias '" + bias->name + "' must be f32 with " + std::to_string(out) + " elements");
   if (opts.backend == LinearBackend::kReference) return make_linear_reference(weight, bias);
 #if !defined(__EMSCRIPTEN__)
-  if (use_small_m(weight.type, opts)) return make_linear_q4_0_vnni(weight, bias);
+  if (use_vnni(weight.type, opts)) return make_linear_q4_0_vnni(weight, bias);
 #endif
   const QuantPath p = choose(weight.type);
   if (p == QuantPath::kReference) return make_linear_reference(weight, bias);
@@ -131,7 +135,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, cons
 uint64_t estimate_linear_bytes(DType type, int64_t out, int64_t in, bool bias, const LinearOptions& opts) {
   const uint64_t b = bias ? 4 * static_cast<uint64_t>(out) : 0;
 #if !defined(__EMSCRIPTEN__)
-  if (use_small_m(type, opts) && in % 32 == 0 && out > 0)
+  if (use_vnni(type, opts) && in % 32 == 0 && out > 0)
     return q4_vnni_slice_bytes((static_cast<size_t>(out) + kQ4VnniRows - 1) / kQ4VnniRows, static_cast<size_t>(in),
                                type) + b;
 #endif
@@ -157,7 +161,7 @@ std::string linear_kernel_config() {
     many.rows = LinearRows::kMany;
     k += std::string(t == DType::Q8_0 ? "q8=" : "q4=") +
          (p == QuantPath::kOwn ? "own" : p == QuantPath::kXnnpack ? "xnnpack" : "ref") +
-         (use_small_m(t, few) ? "+small_m" : "") + (use_small_m(t, some) ? "+vnni_some" : "");
+         (use_vnni(t, few) ? "+vnni_few" : "") + (use_vnni(t, some) ? "+vnni_some" : "");
 #ifdef MBLIP_HAVE_XNNPACK
     if (t == DType::Q4_0 && p == QuantPath::kXnnpack)  // the packed form of each row count
       for (const LinearOptions* o : {&some, &many}) k += xnn_q4_mode(*o) == XnnQ4Mode::kInt8 ? ",qc8w" : ",qb4w";

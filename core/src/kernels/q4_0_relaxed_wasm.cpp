@@ -1,16 +1,19 @@
 // Relaxed-SIMD variant of the Q4_0 x q8-block GEMM (kernels/q4_0.h), built only with -mrelaxed-simd.
-// i32x4.relaxed_dot_i8x16_i7x16_add_s is exact and engine-independent only while the 7-bit operand's
-// high bit is clear (a set bit is read as signed on some engines, unsigned on others: x86 Chromium).
-// So the raw nibbles q in 0..15 are that operand and the int8 activations the other; the -8 offset is
-// folded in as -8 * (activation block sum) in lane 0 of the accumulator. The block sums are exact;
-// the lanes are added as integers before any rounding (transposed tiles only), so tiles of 1-2 rows
-// equal SIMD128's bit for bit and larger ones round once per block like the reference.
+// Relaxed dots are exact and engine-independent only while the 7-bit operand's high bit is clear (a
+// set bit is read as signed on some engines, unsigned on others: x86 Chromium), so the raw nibbles
+// q in 0..15 are that operand and the int8 activations the other; the -8 offset is folded in as
+// -8 * (activation block sum). M <= 2 (decode): the transposed wasm driver (block_int8_wasm.h), equal
+// to SIMD128 bit for bit. More rows: the row-lane kernel (block_int8_relaxed_wasm.h), equal to the
+// scalar reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
+#include "kernels/block_int8_relaxed_wasm.h"
 #include "kernels/block_int8_wasm.h"
 #include "kernels/q4_0.h"
 
 namespace mblip {
 namespace {
+
+constexpr size_t kLargeM = 3;  // from this many rows on, the row-lane kernel
 
 struct Q4DotRelaxed {
   static constexpr size_t kBlockBytes = 16;
@@ -33,9 +36,22 @@ struct Q4DotRelaxed {
 
 }  // namespace
 
+void q4_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                                  const float* bias) {
+  block_gemm<BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias);
+}
+
+void q4_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                                  const float* bias) {
+  // Tiles of 12 activation rows x 2 weight rows: ~20% faster than 8 x 1 in Chromium (M = 257, vision shapes;
+  // tools/bench/wasm_kernels.mjs --tiles).
+  RelaxedGemmLarge<Q4RelaxedFmt, 3, 2>::gemm(w, a, r0, r1, y, ldy, bias);
+}
+
 void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  block_gemm<BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias);
+  if (a.m >= kLargeM) q4_0_gemm_wasm_relaxed_large(w, a, r0, r1, y, ldy, bias);
+  else q4_0_gemm_wasm_relaxed_small(w, a, r0, r1, y, ldy, bias);
 }
 
 }  // namespace mblip

@@ -1,17 +1,19 @@
 // Relaxed-SIMD variant of the Q8_0 x q8-block GEMM (kernels/q8_0.h), built only with -mrelaxed-simd.
-// i32x4.relaxed_dot_i8x16_i7x16_add_s is engine-independent only for a 7-bit operand in 0..127 whose
-// pair sums fit int16 (x86 engines without AVX-VNNI saturate them, e.g. Chromium here). So each weight
-// w is split: u = w + 128 = 16 uh + ul with uh, ul in 0..15, and dot(x, w) = 16 dot(x, uh) +
-// dot(x, ul) - 128 sum(x): four relaxed dots per block, each exact on every engine (|pair| <= 3810).
-// The block sums are exact and their lanes are added as integers before any rounding (transposed
-// tiles only): tiles of 1-2 rows equal the SIMD128 variant's bit for bit. Slower than SIMD128 where
-// the engine has no VNNI lowering, so not the default (kernels/q8_0.cpp).
+// Relaxed dots are engine-independent only for a 7-bit operand in 0..127 whose pair sums fit int16
+// (x86 engines without AVX-VNNI saturate them, e.g. Chromium here). So each weight w is split:
+// u = w + 128 = 16 uh + ul with uh, ul in 0..15, and dot(x, w) = 16 dot(x, uh) + dot(x, ul) - 128 sum(x),
+// every relaxed dot exact on every engine. M <= 2 (decode): the transposed wasm driver
+// (block_int8_wasm.h), equal to SIMD128 bit for bit. More rows: the row-lane kernel
+// (block_int8_relaxed_wasm.h), equal to the scalar reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
+#include "kernels/block_int8_relaxed_wasm.h"
 #include "kernels/block_int8_wasm.h"
 #include "kernels/q8_0.h"
 
 namespace mblip {
 namespace {
+
+constexpr size_t kLargeM = 3;  // from this many rows on, the row-lane kernel
 
 struct Q8DotRelaxed {
   static constexpr size_t kBlockBytes = 32;
@@ -38,9 +40,21 @@ struct Q8DotRelaxed {
 
 }  // namespace
 
+void q8_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                                  const float* bias) {
+  block_gemm<BlockWasmKernel<Q8DotRelaxed>>(w, a, r0, r1, y, ldy, bias);
+}
+
+void q8_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                                  const float* bias) {
+  // Tiles of 16 activation rows x 1 weight row (two int16 accumulators per pair: fewer registers).
+  RelaxedGemmLarge<Q8RelaxedFmt, 4, 1>::gemm(w, a, r0, r1, y, ldy, bias);
+}
+
 void q8_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  block_gemm<BlockWasmKernel<Q8DotRelaxed>>(w, a, r0, r1, y, ldy, bias);
+  if (a.m >= kLargeM) q8_0_gemm_wasm_relaxed_large(w, a, r0, r1, y, ldy, bias);
+  else q8_0_gemm_wasm_relaxed_small(w, a, r0, r1, y, ldy, bias);
 }
 
 }  // namespace mblip
