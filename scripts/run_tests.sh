@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every suite and prints one summary line: native Catch2 + CLI (ctest), the same Catch2 tests
 # compiled to wasm under node (ctest), the NEON kernel under qemu-aarch64, the JS package tests (node:test, incl. headless Chromium),
+# the relaxed-SIMD kernel tests in headless Chromium,
 # the ASan+UBSan build of the native tests, and each libFuzzer target briefly on top of its corpus.
 # Assumes `make build` has run. Exit status is non-zero if any suite failed.
 #   MBLIP_FUZZ_SECONDS (default 20) per fuzz target; MBLIP_SKIP_SLOW=1 skips the asan and fuzz suites.
@@ -20,6 +21,11 @@ run_suite wasm ctest --preset wasm -j "$(nproc)"
 run_suite neon sh tests/neon_q4_test.sh
 if [ -f web/package.json ] && grep -q '"test"' web/package.json; then
   run_suite js bash -c "cd web && npm test"
+fi
+# The relaxed-SIMD kernel tests (tests/test_kernels_relaxed.cpp) cannot run under Node 20 (no relaxed
+# opcodes): compiled against the relaxed build's library and run in headless Chromium.
+if [ -d build/wasm-relaxed ]; then
+  run_suite relaxed node tools/bench/wasm_kernels.mjs --build build/wasm-relaxed --tests '[relaxed]'
 fi
 if [ "${MBLIP_SKIP_SLOW:-0}" != "1" ]; then
   run_suite asan bash -o pipefail -c "cmake --preset native-asan >/dev/null && cmake --build --preset native-asan -j $(nproc) | tail -n 5 && ctest --preset native-asan -j $(nproc)"
