@@ -8,7 +8,7 @@
 #include "kernels/q8_0.h"
 #include "kernels_block_fixture.h"
 #if defined(__wasm_relaxed_simd__)
-#include "kernels/block_int8_relaxed_wasm.h"
+#include "kernels/block_int8_rowlane_wasm.h"
 #endif
 
 using namespace mblip;

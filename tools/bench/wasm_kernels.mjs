@@ -68,15 +68,15 @@ const CPP = String.raw`
 #include "kernels/q8_0.h"
 #include "kernels/thread_pool.h"
 #if defined(__wasm_relaxed_simd__)
-#include "kernels/block_int8_relaxed_wasm.h"
+#include "kernels/block_int8_rowlane_wasm.h"
 #endif
 using namespace mblip;
 #if defined(__wasm_relaxed_simd__)
 template <int MV, int NR> void q4_tile(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
-  RelaxedGemmLarge<Q4RelaxedFmt, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
+  RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
 }
 template <int MV, int NR> void q8_tile(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
-  RelaxedGemmLarge<Q8RelaxedFmt, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
+  RowLaneGemm<Q8RelaxedFmt, RelaxedSums<Q8RelaxedFmt>, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
 }
 #endif
 static double now_ms() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count(); }

@@ -3,10 +3,10 @@
 // set bit is read as signed on some engines, unsigned on others: x86 Chromium), so the raw nibbles
 // q in 0..15 are that operand and the int8 activations the other; the -8 offset is folded in as
 // -8 * (activation block sum). M <= 2 (decode): the transposed wasm driver (block_int8_wasm.h), equal
-// to SIMD128 bit for bit. More rows: the row-lane kernel (block_int8_relaxed_wasm.h), equal to the
+// to SIMD128 bit for bit. More rows: the row-lane kernel (block_int8_rowlane_wasm.h), equal to the
 // scalar reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
-#include "kernels/block_int8_relaxed_wasm.h"
+#include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
 #include "kernels/q4_0.h"
 
@@ -45,7 +45,7 @@ void q4_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t 
                                   const float* bias) {
   // Tiles of 12 activation rows x 2 weight rows: ~20% faster than 8 x 1 in Chromium (M = 257, vision shapes;
   // tools/bench/wasm_kernels.mjs --tiles).
-  RelaxedGemmLarge<Q4RelaxedFmt, 3, 2>::gemm(w, a, r0, r1, y, ldy, bias);
+  RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, 3, 2>::gemm(w, a, r0, r1, y, ldy, bias);
 }
 
 void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,

@@ -1,6 +1,8 @@
-// WASM SIMD128 variant of the Q4_0 x q8-block GEMM (kernels/q4_0.h): nibbles to int16 16 * (q - 8),
-// i32x4.dot_i16x8_s with the int8 activations widened on load (exact integers); tiling and scaling
-// in the shared wasm micro-kernel (kernels/block_int8_wasm.h).
+// WASM SIMD128 variant of the Q4_0 x q8-block GEMM (kernels/q4_0.h). Few rows (decode): nibbles to
+// int16 16 * (q - 8), i32x4.dot_i16x8_s with the int8 activations widened on load, tiling and scaling
+// in the shared wasm micro-kernel (kernels/block_int8_wasm.h). More rows: the row-lane kernel
+// (kernels/block_int8_rowlane_wasm.h) on the raw nibbles, equal to the scalar reference bit for bit.
+#include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
 #include "kernels/q4_0.h"
 
@@ -28,11 +30,14 @@ struct Q4DotSimd128 {
   static v128_t dot(const W& w, const X& x) { return wasm_i16_block_dot(w, x); }
 };
 
+constexpr size_t kLargeM = 8;  // from this many rows on, the row-lane kernel (at M = 5 the driver is faster)
+
 }  // namespace
 
 void q4_0_gemm_wasm_simd128(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  block_gemm<BlockWasmKernel<Q4DotSimd128>>(w, a, r0, r1, y, ldy, bias);
+  if (a.m >= kLargeM) RowLaneGemm<Q4RelaxedFmt, Simd128Sums<Q4RelaxedFmt>, 2, 2>::gemm(w, a, r0, r1, y, ldy, bias);
+  else block_gemm<BlockWasmKernel<Q4DotSimd128>>(w, a, r0, r1, y, ldy, bias);
 }
 
 }  // namespace mblip

@@ -4,9 +4,9 @@
 // u = w + 128 = 16 uh + ul with uh, ul in 0..15, and dot(x, w) = 16 dot(x, uh) + dot(x, ul) - 128 sum(x),
 // every relaxed dot exact on every engine. M <= 2 (decode): the transposed wasm driver
 // (block_int8_wasm.h), equal to SIMD128 bit for bit. More rows: the row-lane kernel
-// (block_int8_relaxed_wasm.h), equal to the scalar reference bit for bit.
+// (block_int8_rowlane_wasm.h), equal to the scalar reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
-#include "kernels/block_int8_relaxed_wasm.h"
+#include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
 #include "kernels/q8_0.h"
 
@@ -48,7 +48,7 @@ void q8_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t 
 void q8_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                                   const float* bias) {
   // Tiles of 16 activation rows x 1 weight row (two int16 accumulators per pair: fewer registers).
-  RelaxedGemmLarge<Q8RelaxedFmt, 4, 1>::gemm(w, a, r0, r1, y, ldy, bias);
+  RowLaneGemm<Q8RelaxedFmt, RelaxedSums<Q8RelaxedFmt>, 4, 1>::gemm(w, a, r0, r1, y, ldy, bias);
 }
 
 void q8_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,

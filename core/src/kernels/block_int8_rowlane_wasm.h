@@ -1,9 +1,10 @@
-// Relaxed-SIMD block-int8 GEMM for many activation rows (prefill, the vision tower's M = 257): lanes are
+// Row-lane block-int8 GEMM for many activation rows (prefill, the vision tower's M = 257): lanes are
 // activation rows. A task unpacks its weight rows once into unsigned nibble planes and interleaves 4-16
-// activation rows per block; i16x8.relaxed_dot_i8x16_i7x16_s then meets 4 broadcast weight bytes.
-// Include from relaxed-SIMD wasm files only (q4_0_relaxed_wasm.cpp, q8_0_relaxed_wasm.cpp).
+// activation rows per block; the block sums come from i16x8.relaxed_dot_i8x16_i7x16_s (relaxed builds,
+// RelaxedSums) or i32x4.dot_i16x8_s on the groups widened to int16 (SIMD128, Simd128Sums), each
+// against 4 broadcast weight bytes. Include from wasm kernel files only.
 #pragma once
-#if defined(__wasm_relaxed_simd__)
+#if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
 
 #include <vector>
@@ -23,7 +24,7 @@ namespace mblip {
 // Activation tile of 4 * MV rows (rows past M are zero, with d = 0, sum 0): per block b, group g
 // (elements 4g..4g+3), vector v: 16 bytes = rows 4v..4v+3 x the 4 elements; per block and vector the
 // 4 rows' d_x and -kOffset * block sums (the weights' unsigned offset, folded into the int32 sum).
-struct RelaxedActTile {
+struct RowLaneActTile {
   std::vector<int8_t> q;
   std::vector<float> d;
   std::vector<int32_t> off;
@@ -58,39 +59,11 @@ struct Q8RelaxedFmt {  // w + 128 = 16 uh + ul
   }
 };
 
-template <class Fmt, int kMV = 2, int kNR = 1>
-struct RelaxedGemmLarge {
-  static constexpr size_t kUBytes = 32 * Fmt::kPlanes;  // unpacked bytes per weight block
-
-  static void interleave(const Q8Acts& a, size_t i0, int mv, RelaxedActTile& t) {
-    const size_t nbp = a.nbp, mvs = static_cast<size_t>(mv);
-    t.q.resize(nbp * 8 * mvs * 16);
-    t.d.resize(nbp * mvs * 4);
-    t.off.resize(nbp * mvs * 4);
-    static const int8_t zeros[kQ4Block] = {};
-    for (size_t v = 0; v < mvs; ++v) {
-      const int8_t* rq[4];
-      for (size_t r = 0; r < 4; ++r) {
-        const size_t i = i0 + 4 * v + r;
-        rq[r] = i < a.m ? a.row_q(i) : nullptr;
-        for (size_t b = 0; b < nbp; ++b) {
-          t.d[(b * mvs + v) * 4 + r] = rq[r] ? a.row_d(i)[b] : 0.f;
-          t.off[(b * mvs + v) * 4 + r] = rq[r] ? -Fmt::kOffset * a.row_s(i)[b] : 0;
-        }
-      }
-      for (size_t b = 0; b < nbp; ++b)
-        for (size_t h = 0; h < 2; ++h) {  // 4 x 4 transpose of 32-bit groups
-          v128_t x[4];
-          for (size_t r = 0; r < 4; ++r) x[r] = wasm_v128_load((rq[r] ? rq[r] + b * kQ4Block : zeros) + 16 * h);
-          const v128_t lo01 = wasm_i32x4_shuffle(x[0], x[1], 0, 4, 1, 5), lo23 = wasm_i32x4_shuffle(x[2], x[3], 0, 4, 1, 5);
-          const v128_t hi01 = wasm_i32x4_shuffle(x[0], x[1], 2, 6, 3, 7), hi23 = wasm_i32x4_shuffle(x[2], x[3], 2, 6, 3, 7);
-          const v128_t g[4] = {wasm_i32x4_shuffle(lo01, lo23, 0, 1, 4, 5), wasm_i32x4_shuffle(lo01, lo23, 2, 3, 6, 7),
-                               wasm_i32x4_shuffle(hi01, hi23, 0, 1, 4, 5), wasm_i32x4_shuffle(hi01, hi23, 2, 3, 6, 7)};
-          for (size_t j = 0; j < 4; ++j) wasm_v128_store(t.q.data() + ((b * 8 + 4 * h + j) * mvs + v) * 16, g[j]);
-        }
-    }
-  }
-
+#if defined(__wasm_relaxed_simd__)
+// Block sums with i16x8.relaxed_dot_i8x16_i7x16_s: a plane's 8 dots of a block add up in int16
+// without saturation (<= 8 * 2 * 15 * 127 = 30480), then widen pairwise.
+template <class Fmt>
+struct RelaxedSums {
   // Unsigned integer block sums (before the offset) of MV activation vectors x NR weight rows.
   template <int MV, int NR>
   static void isums(const uint8_t* const* ub, const int8_t* xb, v128_t (&s)[MV][NR]) {
@@ -120,10 +93,76 @@ struct RelaxedGemmLarge {
       }
   }
 
+};
+#endif
+
+// Block sums with SIMD128's i32x4.dot_i16x8_s (Fmt with one plane: Q4_0's nibbles): each 4-byte
+// group widened to int16, rows 0-1 and 2-3 of a vector in two accumulators of {row, half} partial
+// sums, folded into one {row 0..3} vector per block (exact int32).
+template <class Fmt>
+struct Simd128Sums {
+  static_assert(Fmt::kPlanes == 1, "one nibble plane");
+  template <int MV, int NR>
+  static void isums(const uint8_t* const* ub, const int8_t* xb, v128_t (&s)[MV][NR]) {
+    v128_t lo[MV][NR], hi[MV][NR];
+    for (int v = 0; v < MV; ++v)
+      for (int n = 0; n < NR; ++n) lo[v][n] = hi[v][n] = wasm_i32x4_splat(0);
+    for (int g = 0; g < 8; ++g) {
+      v128_t wv[NR];  // {w0..w3, w0..w3} as int16
+      for (int n = 0; n < NR; ++n) wv[n] = wasm_u16x8_extend_low_u8x16(wasm_v128_load32_splat(ub[n] + 4 * g));
+      for (int v = 0; v < MV; ++v) {
+        const v128_t x = wasm_v128_load(xb + (g * MV + v) * 16);
+        const v128_t xl = wasm_i16x8_extend_low_i8x16(x), xh = wasm_i16x8_extend_high_i8x16(x);
+        for (int n = 0; n < NR; ++n) {
+          lo[v][n] = wasm_i32x4_add(lo[v][n], wasm_i32x4_dot_i16x8(xl, wv[n]));
+          hi[v][n] = wasm_i32x4_add(hi[v][n], wasm_i32x4_dot_i16x8(xh, wv[n]));
+        }
+      }
+    }
+    for (int v = 0; v < MV; ++v)
+      for (int n = 0; n < NR; ++n)
+        s[v][n] = wasm_i32x4_add(wasm_i32x4_shuffle(lo[v][n], hi[v][n], 0, 2, 4, 6),
+                                 wasm_i32x4_shuffle(lo[v][n], hi[v][n], 1, 3, 5, 7));
+  }
+};
+
+template <class Fmt, class Sums, int kMV = 2, int kNR = 1>
+struct RowLaneGemm {
+  static constexpr size_t kUBytes = 32 * Fmt::kPlanes;  // unpacked bytes per weight block
+
+  static void interleave(const Q8Acts& a, size_t i0, int mv, RowLaneActTile& t) {
+    const size_t nbp = a.nbp, mvs = static_cast<size_t>(mv);
+    t.q.resize(nbp * 8 * mvs * 16);
+    t.d.resize(nbp * mvs * 4);
+    t.off.resize(nbp * mvs * 4);
+    static const int8_t zeros[kQ4Block] = {};
+    for (size_t v = 0; v < mvs; ++v) {
+      const int8_t* rq[4];
+      for (size_t r = 0; r < 4; ++r) {
+        const size_t i = i0 + 4 * v + r;
+        rq[r] = i < a.m ? a.row_q(i) : nullptr;
+        for (size_t b = 0; b < nbp; ++b) {
+          t.d[(b * mvs + v) * 4 + r] = rq[r] ? a.row_d(i)[b] : 0.f;
+          t.off[(b * mvs + v) * 4 + r] = rq[r] ? -Fmt::kOffset * a.row_s(i)[b] : 0;
+        }
+      }
+      for (size_t b = 0; b < nbp; ++b)
+        for (size_t h = 0; h < 2; ++h) {  // 4 x 4 transpose of 32-bit groups
+          v128_t x[4];
+          for (size_t r = 0; r < 4; ++r) x[r] = wasm_v128_load((rq[r] ? rq[r] + b * kQ4Block : zeros) + 16 * h);
+          const v128_t lo01 = wasm_i32x4_shuffle(x[0], x[1], 0, 4, 1, 5), lo23 = wasm_i32x4_shuffle(x[2], x[3], 0, 4, 1, 5);
+          const v128_t hi01 = wasm_i32x4_shuffle(x[0], x[1], 2, 6, 3, 7), hi23 = wasm_i32x4_shuffle(x[2], x[3], 2, 6, 3, 7);
+          const v128_t g[4] = {wasm_i32x4_shuffle(lo01, lo23, 0, 1, 4, 5), wasm_i32x4_shuffle(lo01, lo23, 2, 3, 6, 7),
+                               wasm_i32x4_shuffle(hi01, hi23, 0, 1, 4, 5), wasm_i32x4_shuffle(hi01, hi23, 2, 3, 6, 7)};
+          for (size_t j = 0; j < 4; ++j) wasm_v128_store(t.q.data() + ((b * 8 + 4 * h + j) * mvs + v) * 16, g[j]);
+        }
+    }
+  }
+
   // Rows [i0, i0 + 4 MV) x weight rows [r, r + NR) of the task (u: its unpacked rows from r0, dwf: their
   // float scales): the full sweep over the blocks.
   template <int MV, int NR>
-  static void tile(const uint8_t* u, const float* dwf, size_t nbp, size_t r, size_t r0, const RelaxedActTile& t,
+  static void tile(const uint8_t* u, const float* dwf, size_t nbp, size_t r, size_t r0, const RowLaneActTile& t,
                    size_t m, size_t i0, float* y, size_t ldy, const float* bias) {
     v128_t acc[MV][NR];
     for (int v = 0; v < MV; ++v)
@@ -138,7 +177,7 @@ struct RelaxedGemmLarge {
       const uint8_t* ub[NR];
       for (int n = 0; n < NR; ++n) ub[n] = wq[n] + b * kUBytes;
       v128_t s[MV][NR];
-      isums<MV, NR>(ub, t.q.data() + b * 8 * MV * 16, s);
+      Sums::template isums<MV, NR>(ub, t.q.data() + b * 8 * MV * 16, s);
       for (int v = 0; v < MV; ++v) {
         const v128_t off = wasm_v128_load(t.off.data() + (b * MV + v) * 4);
         const v128_t dx = wasm_v128_load(t.d.data() + (b * MV + v) * 4);
@@ -161,7 +200,7 @@ struct RelaxedGemmLarge {
   }
 
   template <int MV>
-  static void rows(const uint8_t* u, const float* dwf, size_t nbp, size_t r0, size_t r1, const RelaxedActTile& t,
+  static void rows(const uint8_t* u, const float* dwf, size_t nbp, size_t r0, size_t r1, const RowLaneActTile& t,
                    size_t m, size_t i0, float* y, size_t ldy, const float* bias) {
     constexpr int NR = MV == kMV ? kNR : 2;
     size_t r = r0;
@@ -171,7 +210,7 @@ struct RelaxedGemmLarge {
 
   static void gemm(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                    const float* bias) {
-    thread_local RelaxedActTile t;  // grown once per thread
+    thread_local RowLaneActTile t;  // grown once per thread
     thread_local std::vector<float> dwf;
     thread_local std::vector<uint8_t> u;
     const size_t nbp = w.nbp;
