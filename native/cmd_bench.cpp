@@ -114,7 +114,6 @@ struct ModelStats {
   std::vector<mblip::TensorEntry> tensors;
 };
 
-bool starts(const std::string& s, const char* p) { return s.compare(0, std::char_traits<char>::length(p), p) == 0; }
 bool has(const std::string& s, const char* p) { return s.find(p) != std::string::npos; }
 
 mblip::Result<ModelStats> model_stats(const std::string& path) {

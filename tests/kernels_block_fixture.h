@@ -192,6 +192,47 @@ inline TensorView bias_view(const std::vector<float>& bias) {
   return bv;
 }
 
+// The variant of `vs` named `name` (e.g. "wasm_simd128"), or nullptr when this build lacks it.
+inline const BlockVariant* find_variant(const std::vector<BlockVariant>& vs, const std::string& name) {
+  for (const BlockVariant& v : vs)
+    if (name == v.name) return &v;
+  return nullptr;
+}
+
+// Shapes for the row-lane kernels (kernels/block_int8_rowlane_wasm.h): awkward_shapes plus row counts
+// around their 4- to 12-row tiles and one single-block, single-output case.
+inline std::vector<Shape> row_tile_shapes() {
+  std::vector<Shape> shapes = awkward_shapes(1408 + 96, 65);
+  for (size_t m : {1, 2, 3, 4, 6, 8, 9, 12, 13, 17, 257}) shapes.push_back({m, 96, 33});
+  shapes.push_back({11, 32, 1});
+  return shapes;
+}
+
+// `v` gives the scalar reference's (vs.front()) outputs bit for bit on every row_tile_shapes() shape
+// with at least `min_m` rows, with a bias, at 1 and 2 threads (tasks of 32 output rows). Returns the
+// number of shapes checked.
+inline size_t check_bitwise_equals_ref(DType type, const std::vector<BlockVariant>& vs, const BlockVariant& v,
+                                       size_t min_m, uint64_t seed) {
+  ThreadPool p1(1), p2(2);
+  size_t checked = 0;
+  for (const Shape& s : row_tile_shapes()) {
+    ++seed;
+    if (s.m < min_m) continue;
+    const BlockWeight w = make_weight(type, static_cast<int64_t>(s.n), static_cast<int64_t>(s.k), seed);
+    const auto x = make_x(s.m, s.k, seed + 77);
+    std::vector<float> bias(s.n);
+    for (size_t i = 0; i < s.n; ++i) bias[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
+    const TensorView bv = bias_view(bias);
+    const auto y_ref = run_variant(w, vs.front(), x, s.m, p1, &bv);
+    INFO(v.name << " M=" << s.m << " K=" << s.k << " N=" << s.n);
+    const auto y1 = run_variant(w, v, x, s.m, p1, &bv), y2 = run_variant(w, v, x, s.m, p2, &bv);
+    CHECK(std::memcmp(y1.data(), y_ref.data(), y1.size() * 4) == 0);
+    CHECK(std::memcmp(y2.data(), y_ref.data(), y2.size() * 4) == 0);
+    ++checked;
+  }
+  return checked;
+}
+
 // Every variant: the same bits with 1, 2 and 3 threads; the bias added once, last.
 inline void check_bias_and_threads(const BlockWeight& w, const std::vector<BlockVariant>& variants,
                                    const std::vector<float>& x, size_t m, const std::vector<float>& bias) {

@@ -125,31 +125,7 @@ TEST_CASE("Q4_0 kernel rejects malformed weights with a message", "[kernels]") {
 // on awkward shapes (rows not a multiple of the 8-row tile, odd output counts, one block), with a bias,
 // at 1 and 2 threads. Natively there is no SIMD128 variant: the test then has nothing to run.
 TEST_CASE("Q4_0 SIMD128 kernel at M >= 8 equals the scalar reference bit for bit", "[kernels]") {
-  const auto& vs = q4_0_variants();
-  const BlockVariant* simd = nullptr;
-  for (const BlockVariant& v : vs)
-    if (std::string(v.name) == "wasm_simd128") simd = &v;
+  const BlockVariant* simd = find_variant(q4_0_variants(), "wasm_simd128");
   if (!simd) return;
-  ThreadPool p1(1), p2(2);
-  std::vector<Shape> shapes = awkward_shapes(1408 + 96, 65);
-  for (size_t m : {8, 9, 12, 13, 17, 257}) shapes.push_back({m, 96, 33});
-  shapes.push_back({11, 32, 1});
-  uint64_t seed = 4200;
-  size_t checked = 0;
-  for (const Shape& s : shapes) {
-    if (s.m < 8) continue;
-    ++seed;
-    const BlockWeight w = make_weight(DType::Q4_0, static_cast<int64_t>(s.n), static_cast<int64_t>(s.k), seed);
-    const auto x = make_x(s.m, s.k, seed + 77);
-    std::vector<float> bias(s.n);
-    for (size_t i = 0; i < s.n; ++i) bias[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
-    const TensorView bv = bias_view(bias);
-    const auto y_ref = run_variant(w, vs.front(), x, s.m, p1, &bv);
-    INFO("M=" << s.m << " K=" << s.k << " N=" << s.n);
-    const auto y1 = run_variant(w, *simd, x, s.m, p1, &bv), y2 = run_variant(w, *simd, x, s.m, p2, &bv);
-    CHECK(std::memcmp(y1.data(), y_ref.data(), y1.size() * 4) == 0);
-    CHECK(std::memcmp(y2.data(), y_ref.data(), y2.size() * 4) == 0);
-    ++checked;
-  }
-  CHECK(checked >= 8);
+  CHECK(check_bitwise_equals_ref(DType::Q4_0, q4_0_variants(), *simd, 8, 4200) >= 8);
 }

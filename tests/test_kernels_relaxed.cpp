@@ -16,12 +16,6 @@ using namespace mblip_test;
 
 namespace {
 
-const BlockVariant* find_variant(const std::vector<BlockVariant>& vs, const std::string& name) {
-  for (const BlockVariant& v : vs)
-    if (name == v.name) return &v;
-  return nullptr;
-}
-
 // The relaxed variant of `vs`, or nullptr (and a note) when this is not a relaxed-SIMD build.
 const BlockVariant* relaxed_of(const std::vector<BlockVariant>& vs) {
   const BlockVariant* r = find_variant(vs, "wasm_relaxed");
@@ -57,26 +51,8 @@ void check_large_equals_ref(DType type, const std::vector<BlockVariant>& vs, Blo
   const BlockVariant* relaxed = relaxed_of(vs);
   if (!relaxed) return;
   const BlockVariant large_v{"wasm_relaxed_large", large, type};
-  ThreadPool p1(1), p2(2);
-  std::vector<Shape> shapes = awkward_shapes(1408 + 96, 65);
-  for (size_t m : {1, 2, 3, 4, 6, 8, 9, 12, 13, 17, 257}) shapes.push_back({m, 96, 33});
-  for (const Shape& s : shapes) {
-    ++seed;
-    const BlockWeight w = make_weight(type, static_cast<int64_t>(s.n), static_cast<int64_t>(s.k), seed);
-    const auto x = make_x(s.m, s.k, seed + 77);
-    std::vector<float> bias(s.n);
-    for (size_t i = 0; i < s.n; ++i) bias[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
-    const TensorView bv = bias_view(bias);
-    const auto y_ref = run_variant(w, vs.front(), x, s.m, p1, &bv);
-    INFO("M=" << s.m << " K=" << s.k << " N=" << s.n);
-    const auto y1 = run_variant(w, large_v, x, s.m, p1, &bv), y2 = run_variant(w, large_v, x, s.m, p2, &bv);
-    CHECK(std::memcmp(y1.data(), y_ref.data(), y1.size() * 4) == 0);
-    CHECK(std::memcmp(y2.data(), y_ref.data(), y2.size() * 4) == 0);
-    if (s.m >= 3) {
-      const auto yv = run_variant(w, *relaxed, x, s.m, p2, &bv);
-      CHECK(std::memcmp(yv.data(), y_ref.data(), yv.size() * 4) == 0);
-    }
-  }
+  CHECK(check_bitwise_equals_ref(type, vs, large_v, 1, seed) > 20);
+  CHECK(check_bitwise_equals_ref(type, vs, *relaxed, 3, seed + 500) > 10);
 }
 
 // d_w = 1 and activations +-127 (d_x = 1): every quant value of the format against both signs. The

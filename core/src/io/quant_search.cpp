@@ -19,10 +19,6 @@ namespace {
 constexpr int kBlock = 32;
 constexpr float kF16Max = 65504.0f;
 
-// Round to the nearest integer, ties to even, for |v| <= 2^22 (IEEE addition; no libm call, so the
-// loops below vectorize on every target).
-inline float round_int(float v) { return (v + 12582912.0f) - 12582912.0f; }
-
 // The nearest f16 value of d (ties to even), clamped to the largest finite f16.
 inline float f16_value(float d) {
   const float a = std::fabs(d);
@@ -40,11 +36,11 @@ inline float f16_value(float d) {
 }
 
 // Codes round(x/d) clamped to [lo, hi] (0 for d = 0). Rounded first, then clamped (the same for
-// integer bounds; beyond 2^22 round_int is inexact but keeps the sign and a magnitude > 8): two
+// integer bounds; beyond 2^22 the rounding is inexact but keeps the sign and a magnitude > 8): two
 // branch-free loops that compilers vectorize (one fused loop GCC 12 does not).
 inline void block_codes(const float* x, float d, float lo, float hi, float* q) {
   const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int j = 0; j < kBlock; ++j) q[j] = round_int(x[j] * inv);
+  for (int j = 0; j < kBlock; ++j) q[j] = round_half_even_small(x[j] * inv);
   for (int j = 0; j < kBlock; ++j) {
     float v = q[j];
     v = v > lo ? v : lo;

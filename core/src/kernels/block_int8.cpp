@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "io/quant.h"
 #include "kernels/thread_pool.h"
 
 #if defined(__wasm_simd128__)
@@ -17,15 +18,6 @@ namespace mblip {
 namespace {
 
 constexpr size_t kRowsPerTask = 32;  // output channels per parallel task
-
-// Round half to even for |v| < 2^22 without libm: adding 1.5 * 2^23 forces rounding at the
-// integer position in IEEE float arithmetic (same result on every target; vectorizable).
-// Correct only without -ffast-math (the build never uses it: CMake sets no such flag).
-inline float round_even(float v) {
-  const float magic = 12582912.0f;
-  const float t = v + magic;
-  return t - magic;
-}
 
 const char* type_name(DType t) { return t == DType::Q4_0 ? "q4_0" : "q8_0"; }
 
@@ -96,12 +88,9 @@ namespace {
 void quantize_block(const float* xb, int8_t* q, float* d_out, int32_t* s_out) {
   v128_t mx = wasm_f32x4_splat(0.f);
   for (size_t j = 0; j < kQ4Block; j += 4) mx = wasm_f32x4_pmax(mx, wasm_f32x4_abs(wasm_v128_load(xb + j)));
-  float amax = 0.f;
-  for (int l = 0; l < 4; ++l) {
-    float lanes[4];
-    wasm_v128_store(lanes, mx);
-    amax = std::max(amax, lanes[l]);
-  }
+  float lanes[4], amax = 0.f;
+  wasm_v128_store(lanes, mx);
+  for (int l = 0; l < 4; ++l) amax = std::max(amax, lanes[l]);
   const float d = amax / 127.f;
   const v128_t id = wasm_f32x4_splat(d > 0.f ? 1.f / d : 0.f), magic = wasm_f32x4_splat(12582912.0f);
   const v128_t lo = wasm_f32x4_splat(-127.f), hi = wasm_f32x4_splat(127.f);
@@ -127,7 +116,7 @@ void quantize_block(const float* xb, int8_t* q, float* d_out, int32_t* s_out) {
   const float id = d > 0.f ? 1.f / d : 0.f;
   int32_t sum = 0;
   for (size_t j = 0; j < kQ4Block; ++j) {
-    const float r = std::min(127.f, std::max(-127.f, round_even(xb[j] * id)));
+    const float r = std::min(127.f, std::max(-127.f, round_half_even_small(xb[j] * id)));
     q[j] = static_cast<int8_t>(r);
     sum += q[j];
   }

@@ -55,7 +55,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, cons
                                                   const LinearOptions& opts = {});
 
 // Which kernels make_linear picks per quantized type on this build / CPU / environment (e.g.
-// "q8=xnnpack;q4=xnnpack+small_m,qb4w,qc8w;"): part of the packed-weights cache key, since the kernels'
+// "q8=xnnpack;q4=xnnpack+vnni_few+vnni_some,qb4w,qc8w;"): part of the packed-weights cache key, since the kernels'
 // packed forms differ.
 std::string linear_kernel_config();
 

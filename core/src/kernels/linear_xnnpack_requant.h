@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "io/quant.h"
+
 namespace mblip {
 namespace xnn_requant {
 
@@ -48,16 +50,9 @@ inline float symmetric_scale(const float* x, size_t n, int qmax) {
   return (s > 0.f && std::isnormal(s)) ? s : 1.f;  // all-zero row: any positive scale
 }
 
-// Round half to even like std::nearbyint, without the libm call (baseline x86-64 has no SSE4.1
-// round instruction), so the loops below vectorize: adding 1.5 * 2^23 leaves the rounded
-// integer in the mantissa for |v| < 2^22 (always true here: |x| <= (qmax + 1) * scale).
-inline float round_even(float v) {
-  const float magic = 12582912.f;
-  return (v + magic) - magic;
-}
-
+// |x * inv_scale| <= qmax + 1 here, well inside round_half_even_small's exact range.
 inline int quantize_to(float x, float inv_scale, int lo, int hi) {
-  const int q = static_cast<int>(round_even(x * inv_scale));
+  const int q = static_cast<int>(round_half_even_small(x * inv_scale));
   return std::min(hi, std::max(lo, q));
 }
 
