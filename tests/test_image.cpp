@@ -298,6 +298,46 @@ TEST_CASE("headers claiming huge dimensions are rejected before decoding", "[ima
   require_decode_error(zero, "zero width or height");
 }
 
+TEST_CASE("a PNG chunk declaring more bytes than the file holds is rejected before any buffer grows", "[image]") {
+  // 2x2 RGB, an IDAT of 2 bytes, then one that claims 1 GiB but carries 4: stb_image used to
+  // double its IDAT buffer to 2 GiB before noticing (found by fuzzing).
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 13, 10, 26, 10};
+  put_be32(png, 13);
+  for (char c : std::string("IHDR")) png.push_back(static_cast<uint8_t>(c));
+  put_be32(png, 2);
+  put_be32(png, 2);
+  png.insert(png.end(), {8, 2, 0, 0, 0});
+  put_be32(png, 0);  // CRC (not checked)
+  for (uint32_t len : {2u, 0x40000000u}) {
+    put_be32(png, len);
+    for (char c : std::string("IDAT")) png.push_back(static_cast<uint8_t>(c));
+    png.insert(png.end(), {0x78, 0x9C});
+    put_be32(png, 0);  // CRC
+  }
+  require_decode_error(png, "chunk 'IDAT' at byte 47 declares 1073741824 bytes of data (+4 of CRC), 6 follow its header");
+  // A non-printable chunk type is shown with '?' in place of each odd byte.
+  png[51] = 0x01;
+  require_decode_error(png, "chunk '?DAT'");
+  // A chunk header cut short at the end of the file (an empty IDAT without its CRC here) is
+  // truncated too: stb_image read it as an empty IDAT and memcpy'd to a null buffer.
+  png.resize(33);
+  put_be32(png, 0);
+  for (char c : std::string("IDAT")) png.push_back(static_cast<uint8_t>(c));
+  require_decode_error(png, "PNG truncated: 8 bytes at byte 33");
+  // Bytes after IEND are not chunks: a PNG followed by junk still decodes.
+  if (!golden_dir().empty()) {
+    std::vector<uint8_t> ok = bytes_of(read_file(images_dir() + "files/coffee_rgb.png"));
+    const size_t n = ok.size();
+    ok.insert(ok.end(), {0, 0, 0, 0xFF, 'J', 'U', 'N', 'K', 1, 2, 3});
+    auto r = decode_image(ok.data(), ok.size());
+    INFO(r.status().to_string());
+    REQUIRE(r.ok());
+    auto ref = decode_image(ok.data(), n);
+    REQUIRE(ref.ok());
+    REQUIRE(r->rgb == ref->rgb);
+  }
+}
+
 TEST_CASE("every golden file truncated at several points fails cleanly", "[image]") {
   MBLIP_REQUIRE_GOLDEN();
   const auto manifest = mblip_test::read_json(images_dir() + "manifest.json");

@@ -88,20 +88,41 @@ uint32_t png_crc(const uint8_t* p, size_t n) {  // CRC-32 of PNG chunks (ISO 330
 //   every entry to the gray ramp (i, i, i) and PLTE overwrites the first ones).
 // - an empty IDAT before the first non-empty one makes stb_image memcpy 0 bytes to a null
 //   buffer (undefined behaviour, found by fuzzing). Empty IDAT chunks carry no data: dropped.
+// - a chunk before IEND that declares more bytes than the file holds is truncated: stb_image
+//   would fail on it too, but only after growing its IDAT buffer to the declared length (up to
+//   2 GiB for a few bytes of input, found by fuzzing). So would a partial chunk header at the
+//   end, which stb reads as zeros past the end (an empty IDAT there: the memcpy to null above).
+//   Both are reported as errors here instead.
 // One pass over the chunks: with out == nullptr only reports whether a rewrite is needed (most
 // PNGs: no copy is made); with out, writes the rewritten PNG.
-bool rewrite_png_chunks(const uint8_t* d, size_t n, bool palette, std::vector<uint8_t>* out) {
+struct PngScan {
+  bool changed = false;
+  std::string truncated;  // non-empty: why the file is rejected
+};
+
+PngScan rewrite_png_chunks(const uint8_t* d, size_t n, bool palette, std::vector<uint8_t>* out) {
   if (out) out->assign(d, d + 8);
   size_t pos = 8;
-  bool changed = false;
-  while (pos + 12 <= n) {
+  PngScan scan;
+  while (pos < n) {
+    if (n - pos < 12) {
+      scan.truncated = "PNG truncated: " + std::to_string(n - pos) + " bytes at byte " + std::to_string(pos) +
+                       " where a chunk (12 bytes at least) or IEND should be";
+      return scan;
+    }
     const uint32_t len = be32(d + pos);
-    if (len > n - pos - 12) break;  // truncated chunk: copied as is below, stb reports it
     const uint32_t type = be32(d + pos + 4);
+    if (len > n - pos - 12) {
+      std::string name(reinterpret_cast<const char*>(d + pos + 4), 4);
+      for (char& c : name) c = (c >= 0x21 && c <= 0x7E) ? c : '?';
+      scan.truncated = "PNG truncated or corrupt: chunk '" + name + "' at byte " + std::to_string(pos) + " declares " +
+                       std::to_string(len) + " bytes of data (+4 of CRC), " + std::to_string(n - pos - 8) + " follow its header";
+      return scan;
+    }
     if (type == 0x49444154u /*IDAT*/ && len == 0) {
-      changed = true;
+      scan.changed = true;
     } else if (palette && type == 0x504C5445u /*PLTE*/ && len % 3 == 0 && len < 768) {
-      changed = true;
+      scan.changed = true;
       if (out) {
         std::vector<uint8_t> body(d + pos + 4, d + pos + 8 + len);  // type + entries
         for (uint32_t i = len / 3; i < 256; ++i) body.insert(body.end(), {static_cast<uint8_t>(i), static_cast<uint8_t>(i), static_cast<uint8_t>(i)});
@@ -114,16 +135,20 @@ bool rewrite_png_chunks(const uint8_t* d, size_t n, bool palette, std::vector<ui
       out->insert(out->end(), d + pos, d + pos + 12 + len);
     }
     pos += 12 + static_cast<size_t>(len);
+    if (type == 0x49454E44u /*IEND*/) break;  // stb_image stops reading here
   }
   if (out) out->insert(out->end(), d + pos, d + n);
-  return changed;
+  return scan;
 }
 
-std::vector<uint8_t> png_for_stb(const uint8_t* d, size_t n) {
-  if (n < 33 || be32(d + 12) != 0x49484452u /*IHDR*/) return {};
+// The PNG to hand to stb_image: empty when the original can go as is.
+Result<std::vector<uint8_t>> png_for_stb(const uint8_t* d, size_t n) {
+  if (n < 33 || be32(d + 12) != 0x49484452u /*IHDR*/) return std::vector<uint8_t>();
   const bool palette = d[25] == 3;
+  const PngScan scan = rewrite_png_chunks(d, n, palette, nullptr);
+  if (!scan.truncated.empty()) return image_decode_error(scan.truncated);
   std::vector<uint8_t> out;
-  if (rewrite_png_chunks(d, n, palette, nullptr)) rewrite_png_chunks(d, n, palette, &out);
+  if (scan.changed) rewrite_png_chunks(d, n, palette, &out);
   return out;
 }
 
@@ -145,7 +170,9 @@ Result<RgbImage> stb_decode(const uint8_t* data, size_t size, Format format) {
   if (size > static_cast<size_t>(INT32_MAX)) return image_decode_error("image larger than 2 GB");
   if (format == Format::kBmp) MBLIP_RETURN_IF_ERROR(check_bmp_complete(data, size));
   std::vector<uint8_t> rewritten;
-  if (format == Format::kPng) rewritten = png_for_stb(data, size);
+  if (format == Format::kPng) {
+    MBLIP_ASSIGN_OR_RETURN(rewritten, png_for_stb(data, size));
+  }
   if (!rewritten.empty()) {
     data = rewritten.data();
     size = rewritten.size();
