@@ -114,8 +114,6 @@ struct ModelStats {
   std::vector<mblip::TensorEntry> tensors;
 };
 
-bool has(const std::string& s, const char* p) { return s.find(p) != std::string::npos; }
-
 mblip::Result<ModelStats> model_stats(const std::string& path) {
   MBLIP_ASSIGN_OR_RETURN(std::unique_ptr<mblip::ModelFile> f, mblip::ModelFile::open(path));
   ModelStats st;
@@ -125,7 +123,6 @@ mblip::Result<ModelStats> model_stats(const std::string& path) {
   st.file_bytes = static_cast<uint64_t>(std::filesystem::file_size(path, ec));
   if (ec) st.file_bytes = 0;
   for (const mblip::TensorEntry& t : f->tensors()) {
-    const std::string& n = t.name;
     StageWeights* s = nullptr;
     const std::string& c = t.component;
     if (c == "vision") s = &st.vision;
@@ -143,10 +140,8 @@ mblip::Result<ModelStats> model_stats(const std::string& path) {
     }
     double numel = 1;
     for (int64_t e : t.shape) numel *= static_cast<double>(e);
-    const bool matrix = t.shape.size() >= 2 && !has(n, "rel_bias") && n != "v.cls" && n != "v.pos" &&
-                        n != "q.query";
-    if (!matrix) continue;
-    if (s == &st.qformer && (has(n, ".ca.k.") || has(n, ".ca.v.")))
+    if (!t.linear) continue;
+    if (s == &st.qformer && t.rows == "many")  // cross-attention K/V, applied to the image tokens
       s->img_params += numel;
     else
       s->params += numel;

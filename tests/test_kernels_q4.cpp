@@ -122,7 +122,7 @@ TEST_CASE("Q4_0 kernel rejects malformed weights with a message", "[kernels]") {
 
 // The SIMD128 variant's path for 8 rows and more (the row-lane kernel, kernels/block_int8_rowlane_wasm.h)
 // sums exact integers and does the scalar reference's float work in its order: bit-identical outputs,
-// on awkward shapes (rows not a multiple of the 8-row tile, odd output counts, one block), with a bias,
+// on awkward shapes (rows not a multiple of the 4-row tile, outputs not of the 4-row one, one block), with a bias,
 // at 1 and 2 threads. Natively there is no SIMD128 variant: the test then has nothing to run.
 TEST_CASE("Q4_0 SIMD128 kernel at M >= 8 equals the scalar reference bit for bit", "[kernels]") {
   const BlockVariant* simd = find_variant(q4_0_variants(), "wasm_simd128");

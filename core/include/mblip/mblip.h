@@ -284,6 +284,8 @@ struct TensorEntry {
   std::string type;               // "f32", "f16", "q8_0", "q4_0"
   std::string component;          // "vision", "qformer", "projection", "text_encoder", ...
   bool per_step = false;          // read once per generated token (decoder but cross-attention K/V, lm_head)
+  bool linear = false;            // a matrix the runtime multiplies activations by (linear, patch conv, tied head)
+  std::string rows;               // linear: activation rows per call, "few" (decode), "some" (tens), "many" (hundreds)
   std::vector<int64_t> shape;     // Hugging Face order
   uint64_t bytes = 0;
 };

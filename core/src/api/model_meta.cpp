@@ -124,6 +124,9 @@ Result<std::unique_ptr<ModelFile>> ModelFile::open(const std::string& path) {
     e.type = dtype_name(t.view.type);
     e.component = component_name(component_of(t.view.name));
     e.per_step = read_per_step(t.view.name);
+    LinearRows rows = LinearRows::kSome;
+    e.linear = is_linear_weight(t.view.name, &rows);
+    if (e.linear) e.rows = rows_name(rows);
     e.shape = t.view.shape;
     e.bytes = t.view.nbytes;
     bytes += e.bytes;

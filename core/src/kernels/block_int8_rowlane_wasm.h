@@ -1,7 +1,7 @@
 // Row-lane block-int8 GEMM for many activation rows (prefill, the vision tower's M = 257): lanes are
 // activation rows. A task unpacks its weight rows once into unsigned nibble planes and interleaves 4-16
 // activation rows per block; the block sums come from i16x8.relaxed_dot_i8x16_i7x16_s (relaxed builds,
-// RelaxedSums) or i32x4.dot_i16x8_s on the groups widened to int16 (SIMD128, Simd128Sums), each
+// RelaxedSums) or i32x4.dot_i16x8_s on operands widened to int16 once (SIMD128, Simd128Q4Sums), each
 // against 4 broadcast weight bytes. Include from wasm kernel files only.
 #pragma once
 #if defined(__wasm_simd128__)
@@ -23,7 +23,7 @@ namespace mblip {
 //
 // Activation tile of 4 * MV rows (rows past M are zero, with d = 0, sum 0): per block b, group g
 // (elements 4g..4g+3), vector v: 16 bytes = rows 4v..4v+3 x the 4 elements; per block and vector the
-// 4 rows' d_x and -kOffset * block sums (the weights' unsigned offset, folded into the int32 sum).
+// 4 rows' d_x and, for unsigned weight layouts, -kOffset * block sums (folded into the int32 sum).
 struct RowLaneActTile {
   std::vector<int8_t> q;
   std::vector<float> d;
@@ -64,6 +64,11 @@ struct Q8RelaxedFmt {  // w + 128 = 16 uh + ul
 // without saturation (<= 8 * 2 * 15 * 127 = 30480), then widen pairwise.
 template <class Fmt>
 struct RelaxedSums {
+  // Weight layout: Fmt's unsigned nibble planes (kUBytes per block), offset kOffset.
+  static constexpr size_t kUBytes = 32 * Fmt::kPlanes;
+  static constexpr int32_t kOffset = Fmt::kOffset;
+  static void unpack(const uint8_t* q, uint8_t* dst) { Fmt::unpack(q, dst); }
+
   // Unsigned integer block sums (before the offset) of MV activation vectors x NR weight rows.
   template <int MV, int NR>
   static void isums(const uint8_t* const* ub, const int8_t* xb, v128_t (&s)[MV][NR]) {
@@ -96,12 +101,22 @@ struct RelaxedSums {
 };
 #endif
 
-// Block sums with SIMD128's i32x4.dot_i16x8_s (Fmt with one plane: Q4_0's nibbles): each 4-byte
-// group widened to int16, rows 0-1 and 2-3 of a vector in two accumulators of {row, half} partial
-// sums, folded into one {row 0..3} vector per block (exact int32).
-template <class Fmt>
-struct Simd128Sums {
-  static_assert(Fmt::kPlanes == 1, "one nibble plane");
+// Block sums with SIMD128's i32x4.dot_i16x8_s (Q4_0): the weights are widened to int16 once, when a
+// task unpacks its rows (signed q - 8, so no offset term); each activation vector is widened on load
+// (rows 0-1, rows 2-3; storing the activations widened measured 30% slower in V8). Per group, two
+// accumulators of {row, half} partial sums, folded into one {row 0..3} vector per block (exact int32).
+struct Simd128Q4Sums {
+  static constexpr size_t kUBytes = 64;  // 32 int16
+  static constexpr int32_t kOffset = 0;
+  static void unpack(const uint8_t* q, uint8_t* dst) {  // int16 q - 8, element order
+    const v128_t raw = wasm_v128_load(q), mask = wasm_i8x16_splat(0x0F), eight = wasm_i8x16_splat(8);
+    const v128_t lo = wasm_i8x16_sub(wasm_v128_and(raw, mask), eight);                     // elements 0..15
+    const v128_t hi = wasm_i8x16_sub(wasm_v128_and(wasm_u16x8_shr(raw, 4), mask), eight);  // elements 16..31
+    wasm_v128_store(dst, wasm_i16x8_extend_low_i8x16(lo));
+    wasm_v128_store(dst + 16, wasm_i16x8_extend_high_i8x16(lo));
+    wasm_v128_store(dst + 32, wasm_i16x8_extend_low_i8x16(hi));
+    wasm_v128_store(dst + 48, wasm_i16x8_extend_high_i8x16(hi));
+  }
   template <int MV, int NR>
   static void isums(const uint8_t* const* ub, const int8_t* xb, v128_t (&s)[MV][NR]) {
     v128_t lo[MV][NR], hi[MV][NR];
@@ -109,7 +124,7 @@ struct Simd128Sums {
       for (int n = 0; n < NR; ++n) lo[v][n] = hi[v][n] = wasm_i32x4_splat(0);
     for (int g = 0; g < 8; ++g) {
       v128_t wv[NR];  // {w0..w3, w0..w3} as int16
-      for (int n = 0; n < NR; ++n) wv[n] = wasm_u16x8_extend_low_u8x16(wasm_v128_load32_splat(ub[n] + 4 * g));
+      for (int n = 0; n < NR; ++n) wv[n] = wasm_v128_load64_splat(ub[n] + 8 * g);
       for (int v = 0; v < MV; ++v) {
         const v128_t x = wasm_v128_load(xb + (g * MV + v) * 16);
         const v128_t xl = wasm_i16x8_extend_low_i8x16(x), xh = wasm_i16x8_extend_high_i8x16(x);
@@ -128,13 +143,13 @@ struct Simd128Sums {
 
 template <class Fmt, class Sums, int kMV = 2, int kNR = 1>
 struct RowLaneGemm {
-  static constexpr size_t kUBytes = 32 * Fmt::kPlanes;  // unpacked bytes per weight block
+  static constexpr size_t kUBytes = Sums::kUBytes;  // unpacked bytes per weight block
 
   static void interleave(const Q8Acts& a, size_t i0, int mv, RowLaneActTile& t) {
     const size_t nbp = a.nbp, mvs = static_cast<size_t>(mv);
     t.q.resize(nbp * 8 * mvs * 16);
     t.d.resize(nbp * mvs * 4);
-    t.off.resize(nbp * mvs * 4);
+    if (Sums::kOffset != 0) t.off.resize(nbp * mvs * 4);
     static const int8_t zeros[kQ4Block] = {};
     for (size_t v = 0; v < mvs; ++v) {
       const int8_t* rq[4];
@@ -143,7 +158,7 @@ struct RowLaneGemm {
         rq[r] = i < a.m ? a.row_q(i) : nullptr;
         for (size_t b = 0; b < nbp; ++b) {
           t.d[(b * mvs + v) * 4 + r] = rq[r] ? a.row_d(i)[b] : 0.f;
-          t.off[(b * mvs + v) * 4 + r] = rq[r] ? -Fmt::kOffset * a.row_s(i)[b] : 0;
+          if (Sums::kOffset != 0) t.off[(b * mvs + v) * 4 + r] = rq[r] ? -Sums::kOffset * a.row_s(i)[b] : 0;
         }
       }
       for (size_t b = 0; b < nbp; ++b)
@@ -179,11 +194,12 @@ struct RowLaneGemm {
       v128_t s[MV][NR];
       Sums::template isums<MV, NR>(ub, t.q.data() + b * 8 * MV * 16, s);
       for (int v = 0; v < MV; ++v) {
-        const v128_t off = wasm_v128_load(t.off.data() + (b * MV + v) * 4);
         const v128_t dx = wasm_v128_load(t.d.data() + (b * MV + v) * 4);
         for (int n = 0; n < NR; ++n) {
           const v128_t sc = wasm_f32x4_mul(wasm_v128_load32_splat(dw[n] + b), dx);
-          const v128_t f = wasm_f32x4_convert_i32x4(wasm_i32x4_add(s[v][n], off));
+          v128_t isum = s[v][n];
+          if (Sums::kOffset != 0) isum = wasm_i32x4_add(isum, wasm_v128_load(t.off.data() + (b * MV + v) * 4));
+          const v128_t f = wasm_f32x4_convert_i32x4(isum);
           acc[v][n] = wasm_f32x4_add(acc[v][n], wasm_f32x4_mul(f, sc));
         }
       }
@@ -220,7 +236,7 @@ struct RowLaneGemm {
       for (size_t b = 0; b < nbp; b += 4)
         wasm_v128_store(dwf.data() + (r - r0) * nbp + b, wasm_half4_to_f32(w.row_d(r) + b));
       for (size_t b = 0; b < nbp; ++b)
-        Fmt::unpack(w.row_qs(r) + b * Fmt::kBlockBytes, u.data() + ((r - r0) * nbp + b) * kUBytes);
+        Sums::unpack(w.row_qs(r) + b * Fmt::kBlockBytes, u.data() + ((r - r0) * nbp + b) * kUBytes);
     }
     for (size_t i0 = 0; i0 < a.m;) {
       const int mv = a.m - i0 > 4 * (kMV - 1) ? kMV : 1;  // a short tail: 4 rows at a time

@@ -36,7 +36,7 @@ constexpr size_t kLargeM = 8;  // from this many rows on, the row-lane kernel (a
 
 void q4_0_gemm_wasm_simd128(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  if (a.m >= kLargeM) RowLaneGemm<Q4RelaxedFmt, Simd128Sums<Q4RelaxedFmt>, 2, 2>::gemm(w, a, r0, r1, y, ldy, bias);
+  if (a.m >= kLargeM) RowLaneGemm<Q4RelaxedFmt, Simd128Q4Sums, 1, 4>::gemm(w, a, r0, r1, y, ldy, bias);
   else block_gemm<BlockWasmKernel<Q4DotSimd128>>(w, a, r0, r1, y, ldy, bias);
 }
 

@@ -16,7 +16,7 @@
 namespace mblip {
 
 // ---- file level (weight_cache_file.cpp) ----
-constexpr uint32_t kPackedCacheFormat = 1;  // bump when the layout or our requantization changes
+constexpr uint32_t kPackedCacheFormat = 2;  // bump when the layout, our requantization or a tensor's rows change
 constexpr size_t kPackedCacheHeaderBytes = 4096;
 
 // Fletcher-style 64-bit checksum over 8 lanes (vectorizes; every single changed word changes it).

@@ -77,6 +77,25 @@ bool read_per_step(const std::string& g) {
   return false;
 }
 
+bool is_linear_weight(const std::string& g, LinearRows* rows) {
+  std::string idx;
+  for (const ExpectedTensor& r : rules())
+    if (match(r.name, g, idx)) {
+      *rows = r.rows;
+      return r.role == TensorRole::kLinear || r.role == TensorRole::kConv || r.also_linear;
+    }
+  return false;
+}
+
+const char* rows_name(LinearRows r) {
+  switch (r) {
+    case LinearRows::kFew: return "few";
+    case LinearRows::kSome: return "some";
+    case LinearRows::kMany: return "many";
+  }
+  return "some";
+}
+
 Component component_of(const std::string& g) {
   std::string idx;
   const ExpectedTensor* best = &rules().front();

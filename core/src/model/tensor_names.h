@@ -54,5 +54,9 @@ Component component_of(const std::string& gguf_name);
 // weights, the lm_head), by its rule; false for unknown names. The token embedding counts as the
 // default config's (untied): callers that care check tie_word_embeddings.
 bool read_per_step(const std::string& gguf_name);
+// Whether a tensor is multiplied as a matrix (kLinear, kConv, a tied embedding read as the
+// lm_head) and with how many activation rows per call; false for unknown names and other roles.
+bool is_linear_weight(const std::string& gguf_name, LinearRows* rows);
+const char* rows_name(LinearRows r);  // "few", "some", "many"
 
 }  // namespace mblip

@@ -59,12 +59,15 @@ struct Scope {
     return add(gn + w_suffix, hn + ".weight", std::move(shape), role);
   }
   // nn.Linear (or the patch conv): weight of `shape` (out first), then an f32 bias (out).
-  void linear(const std::string& gn, const std::string& hn, std::vector<int64_t> shape, bool bias,
-              TensorRole role = TensorRole::kLinear) const {
+  // Returns the weight's declaration (rows per call: kSome unless the caller says otherwise).
+  ExpectedTensor& linear(const std::string& gn, const std::string& hn, std::vector<int64_t> shape, bool bias,
+                         TensorRole role = TensorRole::kLinear) const {
     const int64_t out = shape[0];
     const std::string bias_name = g + gn + ".b";
     weight(gn, hn, std::move(shape), role).bias = bias ? bias_name : "";
+    const size_t at = t->out.size() - 1;  // the bias below may reallocate the table
     if (bias) add(gn + ".b", hn + ".bias", {out}, TensorRole::kBias);
+    return t->out[at];
   }
   // nn.LayerNorm: weight and bias (d).
   void layer_norm(const std::string& gn, const std::string& hn, int64_t d) const {
@@ -95,11 +98,12 @@ void declare_vision(Table& t, const VisionConfig& v) {
       e.rows = LinearRows::kMany;
 }
 
-// Blip2QFormerAttention: {query, key, value} + output.dense + output.LayerNorm.
-void declare_qformer_attention(const Scope& a, int64_t d, int64_t kv_in) {
+// Blip2QFormerAttention: {query, key, value} + output.dense + output.LayerNorm. `kv_rows`: the
+// key / value inputs' rows (the query tokens, or the image tokens for cross-attention).
+void declare_qformer_attention(const Scope& a, int64_t d, int64_t kv_in, LinearRows kv_rows) {
   a.linear("q", "attention.query", {d, d}, true);
-  a.linear("k", "attention.key", {d, kv_in}, true);
-  a.linear("v", "attention.value", {d, kv_in}, true);
+  a.linear("k", "attention.key", {d, kv_in}, true).rows = kv_rows;
+  a.linear("v", "attention.value", {d, kv_in}, true).rows = kv_rows;
   a.linear("o", "output.dense", {d, d}, true);
   a.layer_norm("ln", "output.LayerNorm", d);
 }
@@ -113,9 +117,9 @@ void declare_qformer(Table& t, const QFormerConfig& q, int64_t num_query_tokens)
   s.layer_norm("ln", "layernorm", d);
   for (const Table::Layer& i : t.layers(q.num_layers)) {
     const Scope l = s.pp(i.id, "encoder.layer." + i.id);
-    declare_qformer_attention(l.pp("sa", "attention"), d, d);
-    if (t.has(freq > 0 && i.index % freq == 0))
-      declare_qformer_attention(l.pp("ca", "crossattention"), d, q.encoder_hidden_size);
+    declare_qformer_attention(l.pp("sa", "attention"), d, d, LinearRows::kSome);
+    if (t.has(freq > 0 && i.index % freq == 0))  // K/V of the vision tower's tokens (257 at full size)
+      declare_qformer_attention(l.pp("ca", "crossattention"), d, q.encoder_hidden_size, LinearRows::kMany);
     l.linear("ffn.up", "intermediate_query.dense", {ff, d}, true);
     l.linear("ffn.down", "output_query.dense", {d, ff}, true);
     l.layer_norm("ffn.ln", "output_query.LayerNorm", d);
