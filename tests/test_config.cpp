@@ -1,6 +1,10 @@
 // ModelConfig <-> GGUF metadata: round trip, missing / mistyped keys, architecture check,
 // validate(), and that docs/model-file.md lists every key the code reads.
 #include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
 
 #include "io/gguf.h"
 #include "model/config.h"
@@ -36,17 +40,21 @@ std::unique_ptr<GgufFile> roundtrip(const ModelConfig& cfg, const std::string& d
   write_config(cfg, w);
   GgufWriter w2;
   // GgufWriter has no erase: rebuild from the key list.
-  auto f0_path = mblip_test::tmp_dir() + "/config_tmp0.gguf";
+  // Names of this process only: ctest runs the test cases of this file as concurrent processes.
+  static const std::string unique = std::to_string(::getpid()) + "." + std::to_string(std::random_device{}());
+  const auto f0_path = mblip_test::tmp_dir() + "/config_tmp0." + unique + ".gguf";
   REQUIRE(w.write(f0_path, {}).ok());
   auto f0 = GgufFile::open_path(f0_path);
   REQUIRE(f0.ok());
   for (const auto& kv : f0.value()->metadata())
     if (kv.first != drop) w2.set(kv.first, kv.second);
   if (extra) w2.set(extra->first, extra->second);
-  const auto path = mblip_test::tmp_dir() + "/config_tmp.gguf";
+  const auto path = mblip_test::tmp_dir() + "/config_tmp." + unique + ".gguf";
   REQUIRE(w2.write(path, {}).ok());
   auto f = GgufFile::open_path(path);
   REQUIRE(f.ok());
+  std::remove(f0_path.c_str());  // the open file stays readable
+  std::remove(path.c_str());
   return std::move(f).value();
 }
 
