@@ -254,10 +254,11 @@ void attention_rows(const float* q, const float* const* k, const float* const* v
       attention(q + r * a.q_len * a.q_stride, k[r], v[r], out + r * a.q_len * a.out_stride, a, pool);
     return;
   }
-  // (row, head) items: each is computed the same way in any group (results do not depend on the
-  // thread count).
+  // (head, row) items, head-major: each is computed the same way in any group (results do not
+  // depend on the thread count), and a thread runs one head's rows back to back, so K / V shared by
+  // the rows (cross-attention under beam search: one encoder output) are read from memory once.
   for_item_groups(rows * a.heads, a.kv_len, a, pool, [&](size_t i, float* s) {
-    const size_t r = i / a.heads, h = i % a.heads;
+    const size_t h = i / rows, r = i % rows;
     run_head_single(q + r * a.q_stride, k[r], v[r], out + r * a.out_stride, a, h, s);
   });
 }
