@@ -2,6 +2,8 @@
 // and the golden preprocessing, without reading a weight; check_model_file_size.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -43,6 +45,21 @@ TEST_CASE("model file: metadata-only open agrees with a loaded model", "[model_f
   }
   CHECK(has_q8);
   CHECK(sum == a.weight_bytes);
+  // Each entry's role from the tensor table: the matrices the runtime multiplies by (a linear or
+  // the patch conv) with their rows per call; everything else (norms, biases, embeddings read by
+  // row, class / position / query tokens) is not one.
+  std::map<std::string, std::string> rows;
+  for (const TensorEntry& t : f.value()->tensors()) {
+    CHECK(t.linear == !t.rows.empty());
+    if (t.linear) rows[t.name] = t.rows;
+  }
+  CHECK(rows.at("v.patch.w") == "many");
+  CHECK(rows.at("v.0.fc1.w") == "many");
+  CHECK(rows.at("q.0.ca.k.w") == "many");
+  CHECK(rows.at("q.0.sa.q.w") == "some");
+  CHECK(rows.at("t.enc.0.sa.q") == "some");
+  CHECK(rows.at("t.dec.0.sa.q") == "few");
+  for (const char* name : {"v.cls", "v.pos", "q.query", "v.0.qkv.b", "t.emb"}) CHECK(rows.count(name) == 0);
 
   // Tokenizer: identical to the loaded model's.
   const std::string text = "Caption in German: ein Hund läuft über die Wiese.";

@@ -98,27 +98,6 @@ TEST_CASE("name mapping round-trips and rejects unknown names", "[tensor_names]"
   CHECK_FALSE(read_per_step("v.3.fc1.w"));
   CHECK_FALSE(read_per_step("t.dec.7.nope"));
   CHECK(component_of("q.nope") == Component::kQFormer);
-  // Matrices the runtime multiplies by, with their activation rows per call (what `mblip bench`
-  // counts as GEMM work, and what picks a Q4_0 kernel): the patch conv and every ViT linear on all
-  // 257 tokens, the Q-Former's cross-attention K/V on the image tokens, its other linears on the
-  // 32 queries, the decoder on 1 row per beam but its cross-attention K/V.
-  auto rows_of = [](const std::string& n) {
-    LinearRows r = LinearRows::kSome;
-    return is_linear_weight(n, &r) ? std::string(rows_name(r)) : std::string("-");
-  };
-  CHECK(rows_of("v.patch.w") == "many");
-  CHECK(rows_of("v.38.fc1.w") == "many");
-  CHECK(rows_of("q.4.ca.k.w") == "many");
-  CHECK(rows_of("q.4.ca.v.w") == "many");
-  CHECK(rows_of("q.4.ca.q.w") == "some");
-  CHECK(rows_of("q.4.sa.k.w") == "some");
-  CHECK(rows_of("q.4.ffn.up.w") == "some");
-  CHECK(rows_of("t.enc.0.sa.q") == "some");
-  CHECK(rows_of("t.dec.3.sa.q") == "few");
-  CHECK(rows_of("t.dec.3.ca.k") == "some");
-  CHECK(rows_of("t.head") == "few");
-  for (const char* not_linear : {"v.cls", "v.pos", "q.query", "t.dec.rel_bias", "v.38.qkv.b", "t.enc.0.sa.ln", "v.1.nope"})
-    CHECK(rows_of(not_linear) == "-");
   CHECK(std::string(component_name(Component::kLmHead)) == "lm_head");
 }
 
@@ -252,4 +231,37 @@ TEST_CASE("tensor table: the loader plans and reads exactly the declared tensors
   INFO(m.status().to_string());
   REQUIRE(m.ok());
   CHECK(m.value()->config().vision.num_layers == b.value()->config().vision.num_layers);
+}
+
+TEST_CASE("linear weights and their rows per call come from the declarations", "[tensor_names]") {
+  // The matrices the runtime multiplies by, with their activation rows per call (what `mblip bench`
+  // counts as GEMM work, and what picks a Q4_0 kernel): the patch conv and every ViT linear on all
+  // 257 tokens, the Q-Former's cross-attention K/V on the image tokens, its other linears on the
+  // 32 queries, the decoder on 1 row per beam but its cross-attention K/V, the lm_head per step.
+  auto rows_of = [](const ModelConfig& cfg) {
+    std::map<std::string, std::string> r;
+    for (const ExpectedTensor& e : expected_tensors(cfg)) r[e.name] = is_linear_weight(e) ? rows_name(e.rows) : "-";
+    return r;
+  };
+  ModelConfig cfg;  // mblip-mt0-xl: untied lm_head
+  REQUIRE_FALSE(cfg.text.tie_word_embeddings);
+  auto r = rows_of(cfg);
+  CHECK(r.at("v.patch.w") == "many");
+  CHECK(r.at("v.38.fc1.w") == "many");
+  CHECK(r.at("q.4.ca.k.w") == "many");
+  CHECK(r.at("q.4.ca.v.w") == "many");
+  CHECK(r.at("q.4.ca.q.w") == "some");
+  CHECK(r.at("q.4.sa.k.w") == "some");
+  CHECK(r.at("q.4.ffn.up.w") == "some");
+  CHECK(r.at("t.enc.0.sa.q") == "some");
+  CHECK(r.at("t.dec.3.sa.q") == "few");
+  CHECK(r.at("t.dec.3.ca.k") == "some");
+  CHECK(r.at("t.head") == "few");
+  for (const char* not_linear : {"v.cls", "v.pos", "q.query", "t.dec.rel_bias", "v.38.qkv.b", "t.enc.0.sa.ln", "t.emb"})
+    CHECK(r.at(not_linear) == "-");
+  // Tied (BLIP-2 Flan-T5): the shared embedding is also the lm_head, one row per beam.
+  cfg.text.tie_word_embeddings = true;
+  r = rows_of(cfg);
+  CHECK(r.at("t.emb") == "few");
+  CHECK(r.count("t.head") == 0);
 }

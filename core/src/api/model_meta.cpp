@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -116,6 +117,9 @@ Result<std::unique_ptr<ModelFile>> ModelFile::open(const std::string& path) {
   auto spm = impl->file->get_bytes(kTokenizerModelKey);
   if (!spm.ok()) return spm.status().with_context(path + ": model file has no tokenizer");
   MBLIP_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::from_bytes(std::string(spm.value().begin(), spm.value().end())));
+  const std::vector<ExpectedTensor> expected = expected_tensors(impl->config);
+  std::map<std::string, const ExpectedTensor*> declared;
+  for (const ExpectedTensor& x : expected) declared[x.name] = &x;
   uint64_t bytes = 0;
   for (const GgufTensorInfo& t : impl->file->tensors()) {
     TensorEntry e;
@@ -124,9 +128,9 @@ Result<std::unique_ptr<ModelFile>> ModelFile::open(const std::string& path) {
     e.type = dtype_name(t.view.type);
     e.component = component_name(component_of(t.view.name));
     e.per_step = read_per_step(t.view.name);
-    LinearRows rows = LinearRows::kSome;
-    e.linear = is_linear_weight(t.view.name, &rows);
-    if (e.linear) e.rows = rows_name(rows);
+    const auto d = declared.find(e.name);  // its declaration for this config (tied head or not)
+    e.linear = d != declared.end() && is_linear_weight(*d->second);
+    if (e.linear) e.rows = rows_name(d->second->rows);
     e.shape = t.view.shape;
     e.bytes = t.view.nbytes;
     bytes += e.bytes;

@@ -77,16 +77,6 @@ bool read_per_step(const std::string& g) {
   return false;
 }
 
-bool is_linear_weight(const std::string& g, LinearRows* rows) {
-  std::string idx;
-  for (const ExpectedTensor& r : rules())
-    if (match(r.name, g, idx)) {
-      *rows = r.rows;
-      return r.role == TensorRole::kLinear || r.role == TensorRole::kConv || r.also_linear;
-    }
-  return false;
-}
-
 const char* rows_name(LinearRows r) {
   switch (r) {
     case LinearRows::kFew: return "few";

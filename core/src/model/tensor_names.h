@@ -54,9 +54,11 @@ Component component_of(const std::string& gguf_name);
 // weights, the lm_head), by its rule; false for unknown names. The token embedding counts as the
 // default config's (untied): callers that care check tie_word_embeddings.
 bool read_per_step(const std::string& gguf_name);
-// Whether a tensor is multiplied as a matrix (kLinear, kConv, a tied embedding read as the
-// lm_head) and with how many activation rows per call; false for unknown names and other roles.
-bool is_linear_weight(const std::string& gguf_name, LinearRows* rows);
+// Whether a declared tensor is multiplied as a matrix: a linear, the patch conv, or the tied
+// embedding read as the lm_head (its `rows` then say how many activation rows a call has).
+inline bool is_linear_weight(const ExpectedTensor& e) {
+  return e.role == TensorRole::kLinear || e.role == TensorRole::kConv || e.also_linear;
+}
 const char* rows_name(LinearRows r);  // "few", "some", "many"
 
 }  // namespace mblip
