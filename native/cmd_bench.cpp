@@ -131,7 +131,7 @@ mblip::Result<ModelStats> model_stats(const std::string& path) {
     else if (c == "text_encoder") s = &st.encoder;
     else if (c == "text_decoder") s = t.per_step ? &st.decoder_step : &st.cross_kv;
     else if (c == "lm_head") s = &st.head;
-    else if (c == "embeddings") s = st.cfg.text.tie_word_embeddings ? &st.head : &st.embed;
+    else if (c == "embeddings") s = t.per_step ? &st.head : &st.embed;  // tied: read as the lm_head
     if (!s) continue;
     s->bytes += t.bytes;
     if (t.bytes > s->largest) {

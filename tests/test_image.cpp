@@ -238,6 +238,23 @@ void put_be32(std::vector<uint8_t>& v, uint32_t x) {
   for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<uint8_t>(x >> s));
 }
 
+// A PNG chunk's length and type (its data and CRC are the caller's).
+void put_chunk_header(std::vector<uint8_t>& v, uint32_t length, const char (&type)[5]) {
+  put_be32(v, length);
+  v.insert(v.end(), type, type + 4);
+}
+
+// PNG signature + IHDR of an 8-bit RGB image (CRCs are not checked by the decoder: left 0).
+std::vector<uint8_t> png_rgb_header(uint32_t width, uint32_t height) {
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 13, 10, 26, 10};
+  put_chunk_header(png, 13, "IHDR");
+  put_be32(png, width);
+  put_be32(png, height);
+  png.insert(png.end(), {8, 2, 0, 0, 0});
+  put_be32(png, 0);
+  return png;
+}
+
 }  // namespace
 
 TEST_CASE("empty, garbage and unknown bytes are kImageDecode errors", "[image]") {
@@ -262,13 +279,7 @@ TEST_CASE("empty, garbage and unknown bytes are kImageDecode errors", "[image]")
 
 TEST_CASE("headers claiming huge dimensions are rejected before decoding", "[image]") {
   // PNG 100000 x 100000 RGB (IHDR only; the cap must trip before any IDAT is needed).
-  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 13, 10, 26, 10};
-  put_be32(png, 13);
-  for (char c : std::string("IHDR")) png.push_back(static_cast<uint8_t>(c));
-  put_be32(png, 100000);
-  put_be32(png, 100000);
-  png.insert(png.end(), {8, 2, 0, 0, 0});
-  put_be32(png, 0);  // CRC (not checked)
+  const std::vector<uint8_t> png = png_rgb_header(100000, 100000);
   require_decode_error(png, "more than the limit");
   require_decode_error(png, "100000x100000");
   // Baseline JPEG 65500 x 65500 (the JPEG maximum): SOI, SOF0, SOS.
@@ -301,16 +312,9 @@ TEST_CASE("headers claiming huge dimensions are rejected before decoding", "[ima
 TEST_CASE("a PNG chunk declaring more bytes than the file holds is rejected before any buffer grows", "[image]") {
   // 2x2 RGB, an IDAT of 2 bytes, then one that claims 1 GiB but carries 4: stb_image used to
   // double its IDAT buffer to 2 GiB before noticing (found by fuzzing).
-  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 13, 10, 26, 10};
-  put_be32(png, 13);
-  for (char c : std::string("IHDR")) png.push_back(static_cast<uint8_t>(c));
-  put_be32(png, 2);
-  put_be32(png, 2);
-  png.insert(png.end(), {8, 2, 0, 0, 0});
-  put_be32(png, 0);  // CRC (not checked)
+  std::vector<uint8_t> png = png_rgb_header(2, 2);
   for (uint32_t len : {2u, 0x40000000u}) {
-    put_be32(png, len);
-    for (char c : std::string("IDAT")) png.push_back(static_cast<uint8_t>(c));
+    put_chunk_header(png, len, "IDAT");
     png.insert(png.end(), {0x78, 0x9C});
     put_be32(png, 0);  // CRC
   }
@@ -321,8 +325,7 @@ TEST_CASE("a PNG chunk declaring more bytes than the file holds is rejected befo
   // A chunk header cut short at the end of the file (an empty IDAT without its CRC here) is
   // truncated too: stb_image read it as an empty IDAT and memcpy'd to a null buffer.
   png.resize(33);
-  put_be32(png, 0);
-  for (char c : std::string("IDAT")) png.push_back(static_cast<uint8_t>(c));
+  put_chunk_header(png, 0, "IDAT");
   require_decode_error(png, "PNG truncated: 8 bytes at byte 33");
   // Bytes after IEND are not chunks: a PNG followed by junk still decodes.
   if (!golden_dir().empty()) {

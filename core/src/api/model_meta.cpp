@@ -127,10 +127,12 @@ Result<std::unique_ptr<ModelFile>> ModelFile::open(const std::string& path) {
     e.hf_name = hf_name_for(t.view.name);
     e.type = dtype_name(t.view.type);
     e.component = component_name(component_of(t.view.name));
-    e.per_step = read_per_step(t.view.name);
     const auto d = declared.find(e.name);  // its declaration for this config (tied head or not)
-    e.linear = d != declared.end() && is_linear_weight(*d->second);
-    if (e.linear) e.rows = rows_name(d->second->rows);
+    if (d != declared.end()) {
+      e.per_step = read_per_step(*d->second);
+      e.linear = is_linear_weight(*d->second);
+      if (e.linear) e.rows = rows_name(d->second->rows);
+    }
     e.shape = t.view.shape;
     e.bytes = t.view.nbytes;
     bytes += e.bytes;

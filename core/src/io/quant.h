@@ -13,6 +13,7 @@
 namespace mblip {
 
 uint16_t fp32_to_fp16(float f);  // round to nearest even
+float fp16_to_fp32(uint16_t h);
 
 // Round half to even for |v| < 2^22 without libm (baseline x86-64 has no SSE4.1 round; loops of
 // it vectorize on every target): adding 1.5 * 2^23 leaves the rounded integer in the mantissa,
@@ -22,7 +23,6 @@ inline float round_half_even_small(float v) {
   const float magic = 12582912.0f;  // 1.5 * 2^23
   return (v + magic) - magic;
 }
-float fp16_to_fp32(uint16_t h);
 
 // n must be a multiple of the type's block size (callers check with dtype_bytes); a trailing
 // partial block is ignored. `dst` has dtype_bytes(type, n) bytes. F32 is a copy, F16 converts.

@@ -1,7 +1,8 @@
 // WASM SIMD128 variant of the Q4_0 x q8-block GEMM (kernels/q4_0.h). Few rows (decode): nibbles to
 // int16 16 * (q - 8), i32x4.dot_i16x8_s with the int8 activations widened on load, tiling and scaling
-// in the shared wasm micro-kernel (kernels/block_int8_wasm.h). More rows: the row-lane kernel
-// (kernels/block_int8_rowlane_wasm.h) on the raw nibbles, equal to the scalar reference bit for bit.
+// in the shared wasm micro-kernel (kernels/block_int8_wasm.h). From 8 rows on: the row-lane kernel
+// (kernels/block_int8_rowlane_wasm.h, weights unpacked once per task to int16), equal to the scalar
+// reference bit for bit.
 #include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
 #include "kernels/q4_0.h"

@@ -69,14 +69,6 @@ std::string hf_name_for(const std::string& gguf_name) {
   return "";
 }
 
-bool read_per_step(const std::string& g) {
-  std::string idx;
-  for (const ExpectedTensor& r : rules())
-    if (match(r.name, g, idx))
-      return r.rows == LinearRows::kFew || (r.component == Component::kTextDecoder && r.role != TensorRole::kLinear);
-  return false;
-}
-
 const char* rows_name(LinearRows r) {
   switch (r) {
     case LinearRows::kFew: return "few";

@@ -50,14 +50,16 @@ std::string hf_name_for(const std::string& gguf_name);
 std::string gguf_name_for(const std::string& hf_name);
 // The tower a GGUF name belongs to (by its rule; unknown names by their prefix).
 Component component_of(const std::string& gguf_name);
-// Whether a tensor is read once per generated token (the decoder's except the cross-attention K/V
-// weights, the lm_head), by its rule; false for unknown names. The token embedding counts as the
-// default config's (untied): callers that care check tie_word_embeddings.
-bool read_per_step(const std::string& gguf_name);
 // Whether a declared tensor is multiplied as a matrix: a linear, the patch conv, or the tied
 // embedding read as the lm_head (its `rows` then say how many activation rows a call has).
 inline bool is_linear_weight(const ExpectedTensor& e) {
   return e.role == TensorRole::kLinear || e.role == TensorRole::kConv || e.also_linear;
+}
+// Whether a declared tensor is read once per generated token: the decoder's (but the
+// cross-attention K/V weights, run once per caption) and the lm_head, tied or not.
+inline bool read_per_step(const ExpectedTensor& e) {
+  return (is_linear_weight(e) && e.rows == LinearRows::kFew) ||
+         (e.component == Component::kTextDecoder && e.role != TensorRole::kLinear);
 }
 const char* rows_name(LinearRows r);  // "few", "some", "many"
 
