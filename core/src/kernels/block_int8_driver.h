@@ -17,9 +17,10 @@ namespace mblip {
 //                                              const Q8Acts& a, size_t i0, float (&out)[MR][NR]);
 // tile() computes out[t][n] = sum over the nbp blocks of isum(row i0 + t, weight row n) * dw[n][b] *
 // d_x[b] for MR in 1..4 (NR = 1) or MR in 1..2 (NR = 2); qs[n], dw[n]: quants and float scales of
-// weight row n of the tile. The driver adds the bias and stores.
-template <class K>
-void block_gemm(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+// weight row n of the tile. The driver adds the bias and stores. Acts: Q8Acts, or a micro-kernel's own
+// form of them with the same m, nbp, row_q, row_d and row_s (e.g. widened to int16).
+template <class K, class Acts = Q8Acts>
+void block_gemm(const BlockPacked& w, const Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                 const float* bias) {
   constexpr size_t kMChunk = 16;  // activation rows per pass over the task's weight rows (16 x K int8 in L1)
   thread_local std::vector<float> dwbuf;  // float scales of the current weight rows; grown once per thread

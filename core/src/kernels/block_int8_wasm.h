@@ -1,10 +1,10 @@
 // WASM SIMD micro-kernel of the block-int8 driver (kernels/block_int8_driver.h), parameterized by the
 // format's block dot (4 exact int32 lanes per block): SIMD128 (i32x4.dot_i16x8_s) or relaxed SIMD.
-// Small tiles (MR <= 2, decode) do the float work 4 blocks at a time: the 4 blocks' integer lane sums
-// are transposed into one vector of 4 block sums, converted once and scaled by the 4 (d_w * d_x)
-// products in one multiply. Larger tiles (one weight row x 3-4 activation rows) scale per block
-// when the dot allows it (Dot::kPerBlockOk: its 4 lanes are partial sums without cancellation; the
-// transposed form needs more live vectors than V8 has registers), else use the transposed form too.
+// When the dot allows it (Dot::kPerBlockOk: its 4 lanes are partial sums without cancellation) every
+// tile scales per block: one block's lanes converted and multiplied by splat(d_w * d_x). Doing the
+// float work 4 blocks at a time instead (transposing 4 blocks' lane sums into one vector) keeps more
+// vectors live than V8 has registers: measured in Node 20 at M = 1, that form spilled most of its
+// loads to the stack and ran 20% slower. Dots whose lanes carry a block-wide correction use it still.
 // Include from wasm files only.
 #pragma once
 #include <wasm_simd128.h>
@@ -34,8 +34,8 @@ inline v128_t wasm_quad_sum(v128_t ab, v128_t cd) {
 
 // Dot: kBlockBytes; kScale (a power of two undoing a scaled unpack); kPerBlockOk (false when a lane
 // carries a block-wide correction, whose per-lane rounding would cancel badly); types W, X;
-// static W unpack(const uint8_t* wb); static X load(const int8_t* xb, int32_t xsum) (xsum: the
-// activation block's integer sum); static v128_t dot(const W&, const X&).
+// static W unpack(const uint8_t* wb); static X load(xb, int32_t xsum) (xb: the activation block in
+// the Acts' element type, xsum: its integer sum); static v128_t dot(const W&, const X&).
 template <class Dot>
 struct BlockWasmKernel {
   static constexpr bool kPairRows = true;
@@ -47,22 +47,18 @@ struct BlockWasmKernel {
                           (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3)));
   }
 
-  template <int MR, int NR>
-  static void tile(const uint8_t* const* qs, const float* const* dw, const Q8Acts& a, size_t i0,
+  template <int MR, int NR, class Acts>
+  static void tile(const uint8_t* const* qs, const float* const* dw, const Acts& a, size_t i0,
                    float (&out)[MR][NR]) {
-    if constexpr (MR <= 2 || !Dot::kPerBlockOk) {
-      transposed<MR, NR>(qs, dw, a, i0, out);
-    } else {
-      static_assert(NR == 1, "3-4 row tiles are one weight row");
-      per_block<MR>(qs[0], dw[0], a, i0, out);
-    }
+    if constexpr (!Dot::kPerBlockOk) transposed<MR, NR>(qs, dw, a, i0, out);
+    else per_block<MR, NR>(qs, dw, a, i0, out);
   }
 
-  template <int MR, int NR>
-  static void transposed(const uint8_t* const* qs, const float* const* dw, const Q8Acts& a, size_t i0,
+  template <int MR, int NR, class Acts>
+  static void transposed(const uint8_t* const* qs, const float* const* dw, const Acts& a, size_t i0,
                          float (&out)[MR][NR]) {
     v128_t acc[MR][NR];
-    const int8_t* xq[MR];
+    decltype(a.row_q(0)) xq[MR];
     const float* dx[MR];
     const int32_t* xs[MR];
     for (int t = 0; t < MR; ++t) {
@@ -100,27 +96,47 @@ struct BlockWasmKernel {
       for (int n = 0; n < NR; ++n) out[t][n] = finish(acc[t][n]);
   }
 
-  template <int MR>
-  static void per_block(const uint8_t* qs, const float* dw, const Q8Acts& a, size_t i0, float (&out)[MR][1]) {
-    v128_t acc[MR];
-    const int8_t* xq[MR];
+  template <int MR, int NR, class Acts>
+  static void per_block(const uint8_t* const* qs, const float* const* dw, const Acts& a, size_t i0,
+                        float (&out)[MR][NR]) {
+    v128_t acc[MR][NR];
+    // Running pointers, advanced once per block (V8 does no strength reduction of indexed addresses).
+    decltype(a.row_q(0)) xq[MR];
     const float* dx[MR];
     const int32_t* xs[MR];
+    const uint8_t* wq[NR];
+    const float* ws[NR];
+    for (int n = 0; n < NR; ++n) {
+      wq[n] = qs[n];
+      ws[n] = dw[n];
+    }
     for (int t = 0; t < MR; ++t) {
-      acc[t] = wasm_f32x4_splat(0.f);
+      for (int n = 0; n < NR; ++n) acc[t][n] = wasm_f32x4_splat(0.f);
       xq[t] = a.row_q(i0 + t);
       dx[t] = a.row_d(i0 + t);
       xs[t] = a.row_s(i0 + t);
     }
     for (size_t b = 0; b < a.nbp; ++b) {
-      const typename Dot::W wv = Dot::unpack(qs + b * Dot::kBlockBytes);
+      typename Dot::W wv[NR];
+      for (int n = 0; n < NR; ++n) wv[n] = Dot::unpack(wq[n]);
       for (int t = 0; t < MR; ++t) {
-        const v128_t isum = Dot::dot(wv, Dot::load(xq[t] + b * kQ4Block, xs[t][b]));
-        const float sc = dw[b] * dx[t][b];
-        acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_splat(sc)));
+        const typename Dot::X xv = Dot::load(xq[t], *xs[t]);
+        for (int n = 0; n < NR; ++n) {
+          const v128_t isum = Dot::dot(wv[n], xv);
+          const float sc = *ws[n] * *dx[t];
+          acc[t][n] = wasm_f32x4_add(acc[t][n], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_splat(sc)));
+        }
+        xq[t] += kQ4Block;
+        ++dx[t];
+        ++xs[t];
+      }
+      for (int n = 0; n < NR; ++n) {
+        wq[n] += Dot::kBlockBytes;
+        ++ws[n];
       }
     }
-    for (int t = 0; t < MR; ++t) out[t][0] = finish(acc[t]);
+    for (int t = 0; t < MR; ++t)
+      for (int n = 0; n < NR; ++n) out[t][n] = finish(acc[t][n]);
   }
 };
 
