@@ -249,7 +249,7 @@ struct RowLaneGemm {
 };
 
 // The relaxed variants' two paths, for same-run benchmarks (tools/bench/wasm_kernels.mjs): `small`
-// is the transposed driver of block_int8_wasm.h (bit-identical to SIMD128 for M <= 2), `large` the
+// is the transposed driver of block_int8_wasm.h, `large` the
 // row-lane kernel above (bit-identical to the reference). q{4,8}_0_gemm_wasm_relaxed pick by M.
 void q4_0_gemm_wasm_relaxed_small(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
 void q4_0_gemm_wasm_relaxed_large(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
