@@ -4,7 +4,9 @@
 // tile scales per block: one block's lanes converted and multiplied by splat(d_w * d_x). Doing the
 // float work 4 blocks at a time instead (transposing 4 blocks' lane sums into one vector) keeps more
 // vectors live than V8 has registers: measured in Node 20 at M = 1, that form spilled most of its
-// loads to the stack and ran 20% slower. Dots whose lanes carry a block-wide correction use it still.
+// loads to the stack and ran 20% slower. Dots whose lanes carry a block-wide correction use it still,
+// on one weight row a tile: with two (kPairRows) the relaxed Q4_0 / Q8_0 dots at M = 1 ran at half the
+// speed in Chromium (spills again).
 // Include from wasm files only.
 #pragma once
 #include <wasm_simd128.h>
@@ -38,7 +40,7 @@ inline v128_t wasm_quad_sum(v128_t ab, v128_t cd) {
 // the Acts' element type, xsum: its integer sum); static v128_t dot(const W&, const X&).
 template <class Dot>
 struct BlockWasmKernel {
-  static constexpr bool kPairRows = true;
+  static constexpr bool kPairRows = Dot::kPerBlockOk;  // see above
   static void scales(const uint16_t* dh, size_t nbp, float* dst) {
     for (size_t b = 0; b < nbp; b += 4) wasm_v128_store(dst + b, wasm_half4_to_f32(dh + b));
   }

@@ -2,9 +2,9 @@
 // Relaxed dots are exact and engine-independent only while the 7-bit operand's high bit is clear (a
 // set bit is read as signed on some engines, unsigned on others: x86 Chromium), so the raw nibbles
 // q in 0..15 are that operand and the int8 activations the other; the -8 offset is folded in as
-// -8 * (activation block sum). M <= 2 (decode): the transposed wasm driver (block_int8_wasm.h), equal
-// to SIMD128 bit for bit. More rows: the row-lane kernel (block_int8_rowlane_wasm.h), equal to the
-// scalar reference bit for bit.
+// -8 * (activation block sum). M <= 2 (decode): the transposed wasm driver (block_int8_wasm.h, one
+// weight row a tile). More rows: the row-lane kernel (block_int8_rowlane_wasm.h), equal to the scalar
+// reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"

@@ -3,7 +3,7 @@
 // (x86 engines without AVX-VNNI saturate them, e.g. Chromium here). So each weight w is split:
 // u = w + 128 = 16 uh + ul with uh, ul in 0..15, and dot(x, w) = 16 dot(x, uh) + dot(x, ul) - 128 sum(x),
 // every relaxed dot exact on every engine. M <= 2 (decode): the transposed wasm driver
-// (block_int8_wasm.h), equal to SIMD128 bit for bit. More rows: the row-lane kernel
+// (block_int8_wasm.h, one weight row a tile). More rows: the row-lane kernel
 // (block_int8_rowlane_wasm.h), equal to the scalar reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
