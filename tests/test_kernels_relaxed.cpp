@@ -38,14 +38,18 @@ void check_format(DType type, const std::vector<BlockVariant>& vs, size_t big_k,
   check_variants(type, {vs.front(), *relaxed, *simd}, awkward_shapes(big_k, 257), seed);
 }
 
-// The row-lane kernel (every M through `large`; the variant itself from M = 3 on) equals the scalar
+// The row-lane kernel (every M through `large`; the variant itself from M = 3 on, its row-lane rows) equals the scalar
 // reference bit for bit, with a bias, and with 1 or 2 threads (tasks of 32 output rows).
 void check_large_equals_ref(DType type, const std::vector<BlockVariant>& vs, BlockGemmFn large, uint64_t seed) {
   const BlockVariant* relaxed = relaxed_of(vs);
   if (!relaxed) return;
   const BlockVariant large_v{"wasm_relaxed_large", large, type};
   CHECK(check_bitwise_equals_ref(type, vs, large_v, 1, seed) > 20);
-  CHECK(check_bitwise_equals_ref(type, vs, *relaxed, 3, seed + 500) > 10);
+  // The variant itself: a lone row after whole 4-row tiles (M = 5, 9) runs on the few-row path
+  // (checked against the reference's float bound in check_format).
+#if defined(__wasm_relaxed_simd__)
+  CHECK(check_bitwise_equals_ref(type, vs, *relaxed, 3, seed + 500, rowlane_rows) > 10);
+#endif
 }
 
 // d_w = 1 and activations +-127 (d_x = 1): every quant value of the format against both signs. The

@@ -4,7 +4,8 @@
 // q in 0..15 are that operand and the int8 activations the other; the -8 offset is folded in as
 // -8 * (activation block sum). M <= 2 (decode): the transposed wasm driver (block_int8_wasm.h, one
 // weight row a tile). More rows: the row-lane kernel (block_int8_rowlane_wasm.h), equal to the scalar
-// reference bit for bit.
+// reference bit for bit, but for a lone row after whole 4-row tiles (rowlane_rows: a beam-5 step's
+// fifth), which the few-row path takes.
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
@@ -34,6 +35,10 @@ struct Q4DotRelaxed {
   }
 };
 
+// Tiles of 12 activation rows x 2 weight rows: ~20% faster than 8 x 1 in Chromium (M = 257, vision
+// shapes; tools/bench/wasm_kernels.mjs --tiles).
+using Large = RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, 3, 2>;
+
 }  // namespace
 
 void q4_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
@@ -43,15 +48,18 @@ void q4_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t 
 
 void q4_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                                   const float* bias) {
-  // Tiles of 12 activation rows x 2 weight rows: ~20% faster than 8 x 1 in Chromium (M = 257, vision shapes;
-  // tools/bench/wasm_kernels.mjs --tiles).
-  RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, 3, 2>::gemm(w, a, r0, r1, y, ldy, bias);
+  Large::gemm(w, a, r0, r1, y, ldy, bias);
 }
 
 void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  if (a.m >= kLargeM) q4_0_gemm_wasm_relaxed_large(w, a, r0, r1, y, ldy, bias);
-  else q4_0_gemm_wasm_relaxed_small(w, a, r0, r1, y, ldy, bias);
+  if (a.m < kLargeM) {
+    q4_0_gemm_wasm_relaxed_small(w, a, r0, r1, y, ldy, bias);
+    return;
+  }
+  const size_t m = rowlane_rows(a.m);
+  Large::gemm(w, a, r0, r1, y, ldy, bias, m);
+  if (m < a.m) block_gemm<BlockWasmKernel<Q4DotRelaxed>>(w, Q8ActsRows(a, m), r0, r1, y + m * ldy, ldy, bias);
 }
 
 }  // namespace mblip

@@ -4,7 +4,8 @@
 // u = w + 128 = 16 uh + ul with uh, ul in 0..15, and dot(x, w) = 16 dot(x, uh) + dot(x, ul) - 128 sum(x),
 // every relaxed dot exact on every engine. M <= 2 (decode): the transposed wasm driver
 // (block_int8_wasm.h, one weight row a tile). More rows: the row-lane kernel
-// (block_int8_rowlane_wasm.h), equal to the scalar reference bit for bit.
+// (block_int8_rowlane_wasm.h), equal to the scalar reference bit for bit, but for a lone row after
+// whole 4-row tiles (rowlane_rows: a beam-5 step's fifth), which the few-row path takes.
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
@@ -38,6 +39,9 @@ struct Q8DotRelaxed {
   }
 };
 
+// Tiles of 16 activation rows x 1 weight row (two int16 accumulators per pair: fewer registers).
+using Large = RowLaneGemm<Q8RelaxedFmt, RelaxedSums<Q8RelaxedFmt>, 4, 1>;
+
 }  // namespace
 
 void q8_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
@@ -47,14 +51,18 @@ void q8_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t 
 
 void q8_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                                   const float* bias) {
-  // Tiles of 16 activation rows x 1 weight row (two int16 accumulators per pair: fewer registers).
-  RowLaneGemm<Q8RelaxedFmt, RelaxedSums<Q8RelaxedFmt>, 4, 1>::gemm(w, a, r0, r1, y, ldy, bias);
+  Large::gemm(w, a, r0, r1, y, ldy, bias);
 }
 
 void q8_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  if (a.m >= kLargeM) q8_0_gemm_wasm_relaxed_large(w, a, r0, r1, y, ldy, bias);
-  else q8_0_gemm_wasm_relaxed_small(w, a, r0, r1, y, ldy, bias);
+  if (a.m < kLargeM) {
+    q8_0_gemm_wasm_relaxed_small(w, a, r0, r1, y, ldy, bias);
+    return;
+  }
+  const size_t m = rowlane_rows(a.m);
+  Large::gemm(w, a, r0, r1, y, ldy, bias, m);
+  if (m < a.m) block_gemm<BlockWasmKernel<Q8DotRelaxed>>(w, Q8ActsRows(a, m), r0, r1, y + m * ldy, ldy, bias);
 }
 
 }  // namespace mblip
