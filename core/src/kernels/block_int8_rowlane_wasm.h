@@ -266,6 +266,21 @@ struct Q8ActsRows {
 // in Chromium, M = 5, K = 2048: 4-row tile + one row 2.6 ms vs 3.0 for the row-lane kernel alone.
 inline size_t rowlane_rows(size_t m) { return m % 4 == 1 && m <= 9 ? m - 1 : m; }
 
+// The relaxed variants' dispatch: below large_m rows the few-row path (block_gemm over Small, a
+// BlockWasmKernel), from there the row-lane kernel Large on rowlane_rows(M) rows and the few-row
+// path on the rest.
+template <class Large, class Small>
+void relaxed_gemm(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
+                  const float* bias, size_t large_m) {
+  if (a.m < large_m) {
+    block_gemm<Small>(w, a, r0, r1, y, ldy, bias);
+    return;
+  }
+  const size_t m = rowlane_rows(a.m);
+  Large::gemm(w, a, r0, r1, y, ldy, bias, m);
+  if (m < a.m) block_gemm<Small>(w, Q8ActsRows(a, m), r0, r1, y + m * ldy, ldy, bias);
+}
+
 // The relaxed variants' two paths, for same-run benchmarks (tools/bench/wasm_kernels.mjs): `small`
 // is the transposed driver of block_int8_wasm.h, `large` the
 // row-lane kernel above (bit-identical to the reference). q{4,8}_0_gemm_wasm_relaxed pick by M.

@@ -53,13 +53,7 @@ void q4_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t 
 
 void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  if (a.m < kLargeM) {
-    q4_0_gemm_wasm_relaxed_small(w, a, r0, r1, y, ldy, bias);
-    return;
-  }
-  const size_t m = rowlane_rows(a.m);
-  Large::gemm(w, a, r0, r1, y, ldy, bias, m);
-  if (m < a.m) block_gemm<BlockWasmKernel<Q4DotRelaxed>>(w, Q8ActsRows(a, m), r0, r1, y + m * ldy, ldy, bias);
+  relaxed_gemm<Large, BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias, kLargeM);
 }
 
 }  // namespace mblip
