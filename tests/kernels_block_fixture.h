@@ -271,4 +271,41 @@ inline void check_malformed(DType type, const BlockVariant& v) {
   CHECK(r2.status().message().find("non-finite") != std::string::npos);
 }
 
+// `v` on d_w = 1 and activations +-127 (d_x = 1): every quant value of the format against both signs,
+// at M = 1, 2, 5 (few-row paths) and 13 (row-lane). The
+// outputs are integers below 2^24, computed exactly: compared for equality with the integer dot.
+inline void check_extremes(DType type, const BlockVariant& v) {
+  const bool q4 = type == DType::Q4_0;
+  const size_t k = 32 * 5, n = q4 ? 16 : 256, bb = q4 ? 18 : 34;
+  BlockWeight w{type, static_cast<int64_t>(n), static_cast<int64_t>(k), std::vector<uint8_t>(n * k / 32 * bb, 0),
+                std::vector<double>(n * k)};
+  for (size_t r = 0; r < n; ++r)
+    for (size_t b = 0; b < k / 32; ++b) {
+      uint8_t* blk = &w.bytes[(r * (k / 32) + b) * bb];
+      blk[1] = 0x3C;  // d = 1.0
+      for (size_t j = 0; j < 32; ++j) {
+        const size_t v = (r + 3 * j + b) % (q4 ? 16 : 256);
+        if (q4) blk[2 + (j % 16)] |= static_cast<uint8_t>(j < 16 ? v : v << 4);
+        else blk[2 + j] = static_cast<uint8_t>(v);
+        w.value[r * k + b * 32 + j] = q4 ? static_cast<double>(v) - 8 : static_cast<int8_t>(v);
+      }
+    }
+  std::vector<float> x(k);
+  for (size_t j = 0; j < k; ++j) x[j] = (j * 7 % 3 == 0) ? -127.f : 127.f;
+  ThreadPool pool(1);
+  for (size_t m : {1, 2, 5, 13}) {
+    std::vector<float> xm;
+    for (size_t i = 0; i < m; ++i) xm.insert(xm.end(), x.begin(), x.end());
+    const auto y = run_variant(w, v, xm, m, pool);
+    for (size_t i = 0; i < m; ++i)
+      for (size_t r = 0; r < n; ++r) {
+        double t = 0;
+        for (size_t j = 0; j < k; ++j) t += x[j] * w.value[r * k + j];
+        INFO(v.name << " M=" << m << " row " << r);
+        REQUIRE(y[i * n + r] == static_cast<float>(t));
+      }
+  }
+}
+
+
 }  // namespace mblip_test

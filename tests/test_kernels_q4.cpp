@@ -129,3 +129,9 @@ TEST_CASE("Q4_0 SIMD128 kernel at M >= 8 equals the scalar reference bit for bit
   if (!simd) return;
   CHECK(check_bitwise_equals_ref(DType::Q4_0, q4_0_variants(), *simd, 8, 4200) >= 8);
 }
+
+// The SIMD128 variant (wasm builds; natively there is none and nothing runs) sums exact integers on
+// every path: its few-row kernel scales the weights by a power of two inside int16 lanes.
+TEST_CASE("Q4_0 SIMD128 kernel: extreme weights and activations give the exact integer sums", "[kernels]") {
+  if (const BlockVariant* simd = find_variant(q4_0_variants(), "wasm_simd128")) check_extremes(DType::Q4_0, *simd);
+}

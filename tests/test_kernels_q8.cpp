@@ -59,3 +59,9 @@ TEST_CASE("Q8_0 kernel: bias, thread-count invariance, dispatch through make_lin
 TEST_CASE("Q8_0 kernel rejects malformed weights with a message", "[kernels]") {
   check_malformed(DType::Q8_0, q8_0_variants().back());
 }
+
+// The SIMD128 variant (wasm builds; natively there is none and nothing runs) sums exact integers on
+// every path (few-row and, when MBLIP_Q8_KERNEL=own picks it for many rows, the same driver).
+TEST_CASE("Q8_0 SIMD128 kernel: extreme weights and activations give the exact integer sums", "[kernels]") {
+  if (const BlockVariant* simd = find_variant(q8_0_variants(), "wasm_simd128")) check_extremes(DType::Q8_0, *simd);
+}
