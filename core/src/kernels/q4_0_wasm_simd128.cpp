@@ -1,8 +1,8 @@
 // WASM SIMD128 variant of the Q4_0 x q8-block GEMM (kernels/q4_0.h). Few rows (decode, beam steps):
 // nibbles to int16 4096 * (q - 8) in place, i32x4.dot_i16x8_s with activations widened to int16 once
-// per task, tiling and scaling in the shared wasm micro-kernel (kernels/block_int8_wasm.h). From 8 rows on: the row-lane kernel
-// (kernels/block_int8_rowlane_wasm.h, weights unpacked once per task to int16), equal to the scalar
-// reference bit for bit.
+// per task, tiling and scaling in the shared wasm micro-kernel (kernels/block_int8_wasm.h). From 8
+// rows on: the row-lane kernel (kernels/block_int8_rowlane_wasm.h, weights unpacked once per task to
+// int16), equal to the scalar reference bit for bit.
 #include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
 #include "kernels/q4_0.h"
