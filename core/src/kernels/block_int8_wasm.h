@@ -37,7 +37,8 @@ inline v128_t wasm_quad_sum(v128_t ab, v128_t cd) {
 // Dot: kBlockBytes; kScale (a power of two undoing a scaled unpack); kPerBlockOk (false when a lane
 // carries a block-wide correction, whose per-lane rounding would cancel badly); types W, X;
 // static W unpack(const uint8_t* wb); static X load(xb, int32_t xsum) (xb: the activation block in
-// the Acts' element type, xsum: its integer sum); static v128_t dot(const W&, const X&).
+// the Acts' element type, xsum: its integer sum, for the correction; 0 when kPerBlockOk); static
+// v128_t dot(const W&, const X&).
 template <class Dot>
 struct BlockWasmKernel {
   static constexpr bool kPairRows = Dot::kPerBlockOk;  // see above
@@ -105,7 +106,6 @@ struct BlockWasmKernel {
     // Running pointers, advanced once per block (V8 does no strength reduction of indexed addresses).
     decltype(a.row_q(0)) xq[MR];
     const float* dx[MR];
-    const int32_t* xs[MR];
     const uint8_t* wq[NR];
     const float* ws[NR];
     for (int n = 0; n < NR; ++n) {
@@ -116,13 +116,12 @@ struct BlockWasmKernel {
       for (int n = 0; n < NR; ++n) acc[t][n] = wasm_f32x4_splat(0.f);
       xq[t] = a.row_q(i0 + t);
       dx[t] = a.row_d(i0 + t);
-      xs[t] = a.row_s(i0 + t);
     }
     for (size_t b = 0; b < a.nbp; ++b) {
       typename Dot::W wv[NR];
       for (int n = 0; n < NR; ++n) wv[n] = Dot::unpack(wq[n]);
       for (int t = 0; t < MR; ++t) {
-        const typename Dot::X xv = Dot::load(xq[t], *xs[t]);
+        const typename Dot::X xv = Dot::load(xq[t], 0);  // no block-wide correction: no sum needed
         for (int n = 0; n < NR; ++n) {
           const v128_t isum = Dot::dot(wv[n], xv);
           const float sc = *ws[n] * *dx[t];
@@ -130,7 +129,6 @@ struct BlockWasmKernel {
         }
         xq[t] += kQ4Block;
         ++dx[t];
-        ++xs[t];
       }
       for (int n = 0; n < NR; ++n) {
         wq[n] += Dot::kBlockBytes;
