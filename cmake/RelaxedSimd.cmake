@@ -25,8 +25,15 @@ list(APPEND MBLIP_WASM_FLAGS -mrelaxed-simd -Wno-version-check)
 set(CMAKE_C_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env ${MBLIP_EMCC19_ENV})
 set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env ${MBLIP_EMCC19_ENV})
 list(APPEND _mblip_link_env ${MBLIP_EMCC19_ENV} "PATH=${MBLIP_BINARYEN_BIN}:$ENV{PATH}")
-# Link options come after the build type's -O3 on emcc's command line, so -O2 wins (-O3 runs
-# metadce, which breaks these modules); WASM_BIGINT keeps binaryen 108's finalize read-only.
+# Compiled at -O2, not the release -O3: V8 allocates the registers of our loops itself, and
+# clang-19's -O3 forms (more unrolled, loads hoisted) spill. Headless Chromium, 2 threads, full-size
+# default recipe (tools/bench/wasm_fullsize.mjs, same session): the kernel files alone at -O2, caption
+# 7.2 -> 5.4 s (Q4_0 row-lane kernel at M = 257, 1 thread: 61 -> 106 GOP/s, tools/bench/wasm_kernels.mjs);
+# everything at -O2, 6.0-6.3 -> 4.9-5.2 s.
+set(CMAKE_C_FLAGS_RELEASE "-O2 -DNDEBUG")
+set(CMAKE_CXX_FLAGS_RELEASE "-O2 -DNDEBUG")
+# The link stays at -O2 whatever the build type (-O3 runs metadce, which breaks these modules);
+# WASM_BIGINT keeps binaryen 108's finalize read-only.
 set(MBLIP_WASM_RELAXED_LINK_FLAGS -O2 -sWASM_BIGINT)
 
 # clang-19's setjmp/longjmp lowering calls __wasm_setjmp / __wasm_setjmp_test (used by the libjpeg
