@@ -272,8 +272,8 @@ inline void check_malformed(DType type, const BlockVariant& v) {
 }
 
 // `v` on d_w = 1 and activations +-127 (d_x = 1): every quant value of the format against both signs,
-// at M = 1, 2, 5 (few-row paths) and 13 (row-lane). The
-// outputs are integers below 2^24, computed exactly: compared for equality with the integer dot.
+// at M = 1, 2, 5 (few-row paths) and 13 (row-lane). The outputs are integers below 2^24, computed
+// exactly: compared for equality with the integer dot.
 inline void check_extremes(DType type, const BlockVariant& v) {
   const bool q4 = type == DType::Q4_0;
   const size_t k = 32 * 5, n = q4 ? 16 : 256, bb = q4 ? 18 : 34;
@@ -306,6 +306,5 @@ inline void check_extremes(DType type, const BlockVariant& v) {
       }
   }
 }
-
 
 }  // namespace mblip_test

@@ -1,8 +1,9 @@
 // Relaxed-SIMD kernels (wasm builds with -mrelaxed-simd; elsewhere the cases only note their absence):
 // the Q4_0 and Q8_0 relaxed variants (and the SIMD128 ones of the same build) against the scalar
 // reference on awkward shapes, bit-identical to the reference from 3 rows on (the row-lane kernel:
-// exact block sums, the reference's float order), and exact on extreme
-// weights and activations (their 7-bit operands stay in 0..15, so no engine-specific result is possible).
+// exact block sums, the reference's float order; but for a lone row after whole 4-row tiles, which
+// the few-row path takes), and exact on extreme weights and activations (their 7-bit operands stay in
+// 0..15, so no engine-specific result is possible).
 // In Chromium: node tools/bench/wasm_kernels.mjs --build BUILD_DIR --tests.
 #include "kernels/q4_0.h"
 #include "kernels/q8_0.h"
@@ -38,8 +39,8 @@ void check_format(DType type, const std::vector<BlockVariant>& vs, size_t big_k,
   check_variants(type, {vs.front(), *relaxed, *simd}, awkward_shapes(big_k, 257), seed);
 }
 
-// The row-lane kernel (every M through `large`; the variant itself from M = 3 on, its row-lane rows) equals the scalar
-// reference bit for bit, with a bias, and with 1 or 2 threads (tasks of 32 output rows).
+// The row-lane kernel (every M through `large`; the variant itself from M = 3 on, on its row-lane
+// rows) equals the scalar reference bit for bit, with a bias, with 1 or 2 threads (tasks of 32 rows).
 void check_large_equals_ref(DType type, const std::vector<BlockVariant>& vs, BlockGemmFn large, uint64_t seed) {
   const BlockVariant* relaxed = relaxed_of(vs);
   if (!relaxed) return;
