@@ -310,8 +310,18 @@ TEST_CASE("make_linear uses XNNPACK and agrees with the reference kernel", "[ker
 // XNNPACK's int8 qc8w (faster at large M), other Q4_0 weights keep the 4-bit qb4w form; the estimate
 // used before loading matches what the kernel holds, and the results stay within the int8 bound.
 TEST_CASE("make_linear packs Q4_0 weights run on many rows as int8 natively", "[kernels]") {
-#if defined(__EMSCRIPTEN__)
-  SUCCEED("wasm: Q4_0 runs on the own kernel whatever the row count");
+#if defined(__EMSCRIPTEN__) && !defined(__wasm_relaxed_simd__)
+  // SIMD128 wasm: the own 4-bit kernel whatever the row count (relaxed builds: test_kernels_relaxed.cpp).
+  const Weight w = make_weight(DType::Q4_0, 40, 96, 7);
+  LinearOptions many;
+  many.rows = LinearRows::kMany;
+  auto km = make_linear(w.view(), nullptr, many);
+  REQUIRE(km.ok());
+  CHECK(km.value()->describe().find("qd8-f32-qc8w") == std::string::npos);
+  CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false, many) == km.value()->memory_bytes());
+  CHECK(linear_kernel_config().find("many=") == std::string::npos);
+#elif defined(__EMSCRIPTEN__)
+  SUCCEED("relaxed SIMD: tests/test_kernels_relaxed.cpp");
 #else
   if (std::getenv("MBLIP_Q4_KERNEL") || std::getenv("MBLIP_Q4_XNN")) return;  // a developer override
   // (the estimate of the tens-of-rows form is checked whichever kernel this CPU gets)
@@ -331,6 +341,12 @@ TEST_CASE("make_linear packs Q4_0 weights run on many rows as int8 natively", "[
   CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false, many) == km.value()->memory_bytes());
   CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false) == ks.value()->memory_bytes());
   CHECK(km.value()->memory_bytes() > ks.value()->memory_bytes());
+  LinearOptions narrow = many;  // what a load that would not fit otherwise plans
+  narrow.widen_q4_many = false;
+  auto kn = make_linear(w.view(), nullptr, narrow);
+  REQUIRE(kn.ok());
+  CHECK(kn.value()->describe().find("qd8-f32-qc8w") == std::string::npos);
+  CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false, narrow) == kn.value()->memory_bytes());
   ThreadPool pool(1);
   const auto x = make_x(5, 96, 2);
   std::vector<float> y1(5 * 40), y2(5 * 40);

@@ -79,3 +79,89 @@ TEST_CASE("relaxed SIMD row-lane kernel (M >= 3): equal to the scalar reference 
   check_large_equals_ref(DType::Q4_0, q4_0_variants(), nullptr, 900);
 #endif
 }
+
+// The dot-kind probe (wasm_relaxed_dot_kind) says what this engine's relaxed int8 dot computes on
+// operands beyond the 7-bit range, checked on random full-range bytes; the kind decides whether the
+// vision tower's Q4_0 weights (LinearRows::kMany) are widened to XNNPACK's int8 form, which stays
+// close to the scalar reference.
+TEST_CASE("relaxed SIMD: the probed dot kind is what the engine's dots compute, and picks the Q4_0 form for many rows", "[kernels][relaxed]") {
+#if !defined(__wasm_relaxed_simd__)
+  WARN("not a relaxed-SIMD build: nothing to test");
+#else
+  const std::string kind = wasm_relaxed_dot_kind();
+  INFO("dot kind: " << kind);
+  Rng rng(4242);
+  int compared = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    alignas(16) int8_t a[16], b[16];
+    for (int i = 0; i < 16; ++i) {
+      a[i] = static_cast<int8_t>(static_cast<int>(rng.next() % 256) - 128);
+      b[i] = static_cast<int8_t>(static_cast<int>(rng.next() % 256) - 128);
+    }
+    alignas(16) int32_t got[4];
+    wasm_v128_store(got, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(wasm_v128_load(a), wasm_v128_load(b), wasm_i32x4_splat(7)));
+    for (int l = 0; l < 4; ++l) {
+      int32_t want = 7;
+      for (int pair = 0; pair < 2; ++pair) {
+        int32_t s = 0;
+        for (int j = 0; j < 2; ++j) {
+          const int i = 4 * l + 2 * pair + j;
+          s += a[i] * (kind == "sdot" ? static_cast<int32_t>(b[i]) : static_cast<int32_t>(static_cast<uint8_t>(b[i])));
+        }
+        if (kind == "saturating") s = std::max(-32768, std::min(32767, s));
+        want += s;
+      }
+      if (kind == "other") continue;
+      CHECK(got[l] == want);
+      ++compared;
+    }
+  }
+  if (kind == "other") WARN("this engine's relaxed dot matches none of the known kinds: only the routing is checked");
+  else CHECK(compared == 800);
+
+  // Routing and accuracy of a many-row Q4_0 linear.
+  const BlockWeight w = make_weight(DType::Q4_0, 40, 96, 7);
+  LinearOptions many, narrow, ref;
+  many.rows = narrow.rows = LinearRows::kMany;
+  narrow.widen_q4_many = false;
+  ref.backend = LinearBackend::kReference;
+  auto km = make_linear(w.view(), nullptr, many);
+  auto kn = make_linear(w.view(), nullptr, narrow);
+  auto kr = make_linear(w.view(), nullptr, ref);
+  REQUIRE(km.ok());
+  REQUIRE(kn.ok());
+  REQUIRE(kr.ok());
+  const bool wide = wasm_relaxed_dot_is_int8();
+  CHECK(wide == (kind == "usdot" || kind == "sdot"));
+  CHECK((km.value()->describe().find("qd8-f32-qc8w") != std::string::npos) == wide);
+  CHECK(kn.value()->describe().find("qd8-f32-qc8w") == std::string::npos);
+  CHECK((linear_kernel_config().find("many=xnnpack_qc8w") != std::string::npos) == wide);
+  CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false, many) == km.value()->memory_bytes());
+  CHECK((km.value()->memory_bytes() > kn.value()->memory_bytes()) == wide);
+  ThreadPool pool(2);
+  const auto x = make_x(257, 96, 2);
+  std::vector<float> y(257 * 40), yr(257 * 40);
+  REQUIRE(km.value()->forward(x.data(), 257, y.data(), pool).ok());
+  REQUIRE(kr.value()->forward(x.data(), 257, yr.data(), pool).ok());
+  // Rigorous per-output bound of the int8 form (as in test_kernels.cpp's qd8_bound): weights on a
+  // per-row grid of step s_w (error <= s_w / 2), activations on a per-row grid of step s_x.
+  for (size_t i = 0; i < 257; ++i) {
+    const float* xr = &x[i * 96];
+    double xmin = 0, xmax = 0;
+    for (size_t j = 0; j < 96; ++j) xmin = std::min<double>(xmin, xr[j]), xmax = std::max<double>(xmax, xr[j]);
+    const double sx = (xmax - xmin) / 255.0;
+    for (size_t o = 0; o < 40; ++o) {
+      const double* row = &w.value[o * 96];
+      double lo = 0, hi = 0, we = 0, wabs = 0, xw = 0;
+      for (size_t j = 0; j < 96; ++j) lo = std::min(lo, row[j]), hi = std::max(hi, row[j]);
+      const double ew = std::max(hi / 127, -lo / 128) * 0.5 * (1 + 1e-4);
+      for (size_t j = 0; j < 96; ++j) {
+        we += std::fabs(xr[j]) * ew;
+        wabs += std::fabs(row[j]) + ew;
+        xw += std::fabs(xr[j] * row[j]);
+      }
+      CHECK(std::fabs(y[i * 40 + o] - yr[i * 40 + o]) <= we + 0.5 * sx * wabs * (1 + 1e-3) + 1e-5 * (xw + 1e-6));
+    }
+  }
+#endif
+}

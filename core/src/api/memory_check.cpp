@@ -85,11 +85,11 @@ Status check_memory_budget(uint64_t model_bytes, const ModelConfig& c) {
                        "; use a more quantized model file, or set LoadOptions.check_available_memory = false to try anyway");
 }
 
-Status check_memory_budget(const LoadMemory& need, const ModelConfig& c) {
-  const uint64_t avail = available_memory_bytes();
+Status check_memory_budget(const LoadMemory& need, const ModelConfig& c, uint64_t avail) {
   if (avail == 0) return Status::Ok();
   const uint64_t work = estimate_working_bytes(c);
-  const uint64_t total = need.built_bytes + need.raw_held_bytes + work;
+  const uint64_t total = need.built_bytes + (need.raw_outlives_load ? need.raw_held_bytes + work
+                                                                     : std::max(need.raw_held_bytes, work));
   if (total <= avail) return Status::Ok();
 #ifdef __EMSCRIPTEN__
   const std::string limit = "the wasm32 heap maximum of " + mb(avail) + " (4 GB address space)";
@@ -98,7 +98,8 @@ Status check_memory_budget(const LoadMemory& need, const ModelConfig& c) {
 #endif
   return out_of_memory("the model needs about " + mb(total) + " (" + mb(need.file_tensor_bytes) +
                        " of tensors in the file, packed for the kernels: weights ~" + mb(need.built_bytes) +
-                       " + raw bytes held while packing " + mb(need.raw_held_bytes) + " + working memory " +
+                       (need.raw_outlives_load ? " + the raw file " : " + the larger of the raw bytes held while packing ") +
+                       mb(need.raw_held_bytes) + (need.raw_outlives_load ? " + " : " and ") + "the working memory " +
                        mb(work) + "), more than " + limit +
                        "; use a more quantized model file, or set LoadOptions.check_available_memory = false to try anyway");
 }

@@ -28,8 +28,11 @@ struct LoadMemory {
   uint64_t file_tensor_bytes = 0;  // tensor bytes declared by the GGUF header
   uint64_t built_bytes = 0;        // estimated packed weights + f32 vectors + embeddings
   uint64_t raw_held_bytes = 0;     // raw bytes resident at the same time (peak)
+  // The raw bytes stay after the load (a caller's buffer); otherwise (mmap, stream) they are
+  // released before a Session reserves its working memory, so only the larger of the two counts.
+  bool raw_outlives_load = false;
 };
-// Same check, with a message naming every part.
-Status check_memory_budget(const LoadMemory& need, const ModelConfig& c);
+// Same check, with a message naming every part; `avail`: available_memory_bytes() (0: no check).
+Status check_memory_budget(const LoadMemory& need, const ModelConfig& c, uint64_t avail);
 
 }  // namespace mblip

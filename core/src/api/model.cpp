@@ -35,14 +35,11 @@ Result<PreparedLoad> prepare_load(const GgufFile& header, const LoadOptions& opt
     return out_of_memory("the model's weights need " + std::to_string(p.weight_bytes) +
                          " bytes, more than max_memory_bytes = " + std::to_string(opts.max_memory_bytes));
   // Plans every weight (names, shapes, types checked; nothing packed or allocated yet).
-  MBLIP_ASSIGN_OR_RETURN(p.builder, MBlipModelBuilder::create(header));
-  if (opts.check_available_memory) {
-    LoadMemory need;
-    need.file_tensor_bytes = p.weight_bytes;
-    need.built_bytes = p.builder->planned_weight_bytes();
-    need.raw_held_bytes = whole_file_bytes ? whole_file_bytes : p.builder->largest_tensor_bytes() + extra_raw_bytes;
-    MBLIP_RETURN_IF_ERROR(check_memory_budget(need, p.builder->config()));
-  }
+  LoadMemory need;
+  need.file_tensor_bytes = p.weight_bytes;
+  need.raw_outlives_load = whole_file_bytes != 0;
+  need.raw_held_bytes = whole_file_bytes ? whole_file_bytes : extra_raw_bytes;  // + the largest tensor: plan_load
+  MBLIP_ASSIGN_OR_RETURN(p.builder, plan_load(header, need, available_memory_bytes(), opts.check_available_memory));
   auto spm = header.get_bytes(kTokenizerModelKey);
   if (!spm.ok()) return spm.status().with_context("model file has no tokenizer");
   std::string spm_bytes(spm.value().begin(), spm.value().end());
@@ -53,6 +50,27 @@ Result<PreparedLoad> prepare_load(const GgufFile& header, const LoadOptions& opt
   MBLIP_ASSIGN_OR_RETURN(p.tokenizer, Tokenizer::from_bytes(spm_bytes));
 #endif
   return p;
+}
+
+Result<std::unique_ptr<MBlipModelBuilder>> plan_load(const GgufFile& header, LoadMemory& need, uint64_t avail,
+                                                     bool check) {
+  ModelLoadOptions mo;
+  MBLIP_ASSIGN_OR_RETURN(auto builder, MBlipModelBuilder::create(header, mo));
+  need.built_bytes = builder->planned_weight_bytes();
+  if (!need.raw_outlives_load) need.raw_held_bytes += builder->largest_tensor_bytes();
+  if (!check) return builder;
+  Status fits = check_memory_budget(need, builder->config(), avail);
+  if (!fits.ok()) {  // the plan without the wider forms of some weights may still fit
+    mo.linear.widen_q4_many = false;
+    MBLIP_ASSIGN_OR_RETURN(auto narrow, MBlipModelBuilder::create(header, mo));
+    if (narrow->planned_weight_bytes() < need.built_bytes) {
+      need.built_bytes = narrow->planned_weight_bytes();
+      fits = check_memory_budget(need, narrow->config(), avail);
+      builder = std::move(narrow);
+    }
+  }
+  MBLIP_RETURN_IF_ERROR(fits);
+  return builder;
 }
 
 Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& opts) {

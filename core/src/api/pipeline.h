@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "api/memory_check.h"
 #include "image/image.h"
 #include "kernels/thread_pool.h"
 #include "model/activations.h"
@@ -40,6 +41,12 @@ struct PreparedLoad {
 };
 Result<PreparedLoad> prepare_load(const GgufFile& header, const LoadOptions& opts, uint64_t whole_file_bytes,
                                   uint64_t extra_raw_bytes);
+// prepare_load's planning step: plans every weight and, when `check`, checks `need` (raw bytes filled
+// in by the caller; built_bytes set here) against `avail` bytes (0: unknown). A plan with weights in
+// wider, faster forms (LinearOptions::widen_q4_many) that does not fit is replaced by the narrow one,
+// checked again.
+Result<std::unique_ptr<MBlipModelBuilder>> plan_load(const GgufFile& header, LoadMemory& need, uint64_t avail,
+                                                     bool check);
 Result<std::shared_ptr<Model>> finish_load(PreparedLoad& p, const LoadOptions& opts);
 // Reads a file through a ModelStreamLoader (wasm, where there is no mmap: the raw file is never
 // held whole in the heap).

@@ -27,21 +27,23 @@ QuantPath path_from_env(const char* var) {
   return QuantPath::kDefault;
 }
 
+bool q4_many_as_int8(const LinearOptions& opts);
+
 // The path for a quantized weight type under kAuto.
-QuantPath choose(DType type) {
+QuantPath choose(DType type, const LinearOptions& opts = LinearOptions()) {
   QuantPath p = QuantPath::kDefault;
   if (type == DType::Q8_0) p = path_from_env("MBLIP_Q8_KERNEL");
   else if (type == DType::Q4_0) p = path_from_env("MBLIP_Q4_KERNEL");
   else return QuantPath::kXnnpack;
   // Defaults (measured 2026-12-04 with a same-run microbenchmark, docs/model-file.md "Kernels"):
-  // - Q4_0: own kernel in wasm (XNNPACK qb4w has no SIMD kernel there: own is 3-11x faster);
-  //   XNNPACK qb4w natively.
+  // - Q4_0: own kernel in wasm (XNNPACK qb4w has no SIMD kernel there: own is 3-11x faster) but
+  //   for q4_many_as_int8's weights (XNNPACK qc8w); XNNPACK natively.
   // - Q8_0: XNNPACK qc8w everywhere. The own Q8_0 kernel keeps the block scales and quantizes
   //   activations per 32 (encoder cosine 0.99958 vs 0.99926 on tiny-mt5) but is 1.4-3.7x slower
   //   in wasm and 2.4-10x slower natively (no VNNI path yet): opt in with MBLIP_Q8_KERNEL=own.
   if (p == QuantPath::kDefault) {
 #if defined(__EMSCRIPTEN__)
-    p = type == DType::Q4_0 ? QuantPath::kOwn : QuantPath::kXnnpack;
+    p = type == DType::Q4_0 && !q4_many_as_int8(opts) ? QuantPath::kOwn : QuantPath::kXnnpack;
 #else
     p = QuantPath::kXnnpack;
 #endif
@@ -87,24 +89,37 @@ bool use_vnni(DType type, const LinearOptions& opts) {
 #endif
 }
 
-// Natively, Q4_0 weights run on LinearRows::kMany (the ViT's MLP in the default recipe) are packed
-// for XNNPACK's qc8w (int8, one scale per output row) rather than qb4w: at M = 257 on AVX-512 VNNI,
-// 777-812 vs 482-491 GFLOP/s (1.6x; `mblip-bench-kernels 2 0.3 2`, fc1 / fc2 shapes, 2026-12-04),
-// for twice the packed bytes (+0.34 GB for mblip-mt0-xl's ViT). The per-row int8 grid is ~8x finer
-// than Q4_0's per-block one, so the requantization adds little (tests/test_quality.cpp). Not in
-// wasm (no room in the 4 GiB heap; Q4_0 runs on the own kernel there). MBLIP_Q4_XNN = qb4w | qc8w
-// sets the form of every Q4_0 weight on XNNPACK (same-run comparisons).
+// Q4_0 weights run on LinearRows::kMany (the ViT's MLP in the default recipe) are packed for
+// XNNPACK's qc8w (int8, one scale per output row) rather than qb4w / the own kernel, for twice the
+// packed bytes (+0.29 GB for mblip-mt0-xl's ViT). The per-row int8 grid is ~8x finer than Q4_0's
+// per-block one, so the requantization adds little (tests/test_quality.cpp).
+// - Natively: at M = 257 on AVX-512 VNNI, 777-812 vs 482-491 GFLOP/s for qb4w (1.6x;
+//   `mblip-bench-kernels 2 0.3 2`, fc1 / fc2 shapes, 2026-12-04). MBLIP_Q4_XNN = qb4w | qc8w sets
+//   the form of every Q4_0 weight on XNNPACK (same-run comparisons).
+// - Relaxed-SIMD wasm, where the engine's relaxed dot is a full int8 dot (XNNPACK then runs its
+//   usdot / sdot kernels): headless Chromium on AVX-VNNI, 1 thread, M = 257: qc8w 151 GOP/s vs 106
+//   for the own Q4_0 kernel; vision 2.7-2.8 -> 2.2 s at 2 threads (docs/building.md). Elsewhere in
+//   wasm (SIMD128 builds, saturating relaxed dots) XNNPACK's qc8w is no faster than the own kernel:
+//   Q4_0 stays 4-bit.
+bool q4_many_as_int8(const LinearOptions& opts) {
+  if (opts.rows != LinearRows::kMany || !opts.widen_q4_many) return false;
+#if defined(__wasm_relaxed_simd__) && defined(MBLIP_HAVE_XNNPACK)
+  return wasm_relaxed_dot_is_int8();
+#elif defined(__EMSCRIPTEN__) || !defined(MBLIP_HAVE_XNNPACK)
+  return false;
+#else
+  return true;
+#endif
+}
+
 #ifdef MBLIP_HAVE_XNNPACK
 XnnQ4Mode xnn_q4_mode(const LinearOptions& opts) {
-#if defined(__EMSCRIPTEN__)
-  (void)opts;
-  return XnnQ4Mode::kBlockwise;
-#else
+#if !defined(__EMSCRIPTEN__)
   const char* v = std::getenv("MBLIP_Q4_XNN");
   if (v && !std::strcmp(v, "qb4w")) return XnnQ4Mode::kBlockwise;
   if (v && !std::strcmp(v, "qc8w")) return XnnQ4Mode::kInt8;
-  return opts.rows == LinearRows::kMany ? XnnQ4Mode::kInt8 : XnnQ4Mode::kBlockwise;
 #endif
+  return q4_many_as_int8(opts) ? XnnQ4Mode::kInt8 : XnnQ4Mode::kBlockwise;
 }
 #endif
 
@@ -121,7 +136,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, cons
 #if !defined(__EMSCRIPTEN__)
   if (use_vnni(weight.type, opts)) return make_linear_q4_0_vnni(weight, bias);
 #endif
-  const QuantPath p = choose(weight.type);
+  const QuantPath p = choose(weight.type, opts);
   if (p == QuantPath::kReference) return make_linear_reference(weight, bias);
   if (p == QuantPath::kOwn && weight.type == DType::Q8_0) return make_linear_q8_0(weight, bias);
   if (p == QuantPath::kOwn && weight.type == DType::Q4_0) return make_linear_q4_0(weight, bias);
@@ -139,7 +154,7 @@ uint64_t estimate_linear_bytes(DType type, int64_t out, int64_t in, bool bias, c
     return q4_vnni_slice_bytes((static_cast<size_t>(out) + kQ4VnniRows - 1) / kQ4VnniRows, static_cast<size_t>(in),
                                type) + b;
 #endif
-  const QuantPath p = opts.backend == LinearBackend::kReference ? QuantPath::kReference : choose(type);
+  const QuantPath p = opts.backend == LinearBackend::kReference ? QuantPath::kReference : choose(type, opts);
   if (p == QuantPath::kOwn) {  // packed blocks padded to a multiple of kQ4BlockGroup per row
     const uint64_t nbp = (static_cast<uint64_t>(in) / kQ4Block + kQ4BlockGroup - 1) / kQ4BlockGroup * kQ4BlockGroup;
     const uint64_t block = type == DType::Q8_0 ? 2 + kQ4Block : 2 + kQ4Block / 2;
@@ -165,6 +180,8 @@ std::string linear_kernel_config() {
 #ifdef MBLIP_HAVE_XNNPACK
     if (t == DType::Q4_0 && p == QuantPath::kXnnpack)  // the packed form of each row count
       for (const LinearOptions* o : {&some, &many}) k += xnn_q4_mode(*o) == XnnQ4Mode::kInt8 ? ",qc8w" : ",qb4w";
+    else if (t == DType::Q4_0 && choose(t, many) == QuantPath::kXnnpack)
+      k += ",many=xnnpack_qc8w";
 #endif
     k += ";";
   }

@@ -47,6 +47,9 @@ enum class LinearRows {
 struct LinearOptions {
   LinearBackend backend = LinearBackend::kAuto;
   LinearRows rows = LinearRows::kSome;
+  // May pack Q4_0 weights of kMany rows as int8 where that runs faster (twice the bytes; linear.cpp,
+  // q4_many_as_int8). Model loads turn it off when the wider plan would not fit the memory budget.
+  bool widen_q4_many = true;
 };
 
 // weight: 2-D {out, in}; bias: optional f32 {out} (nullptr for none). The kernel copies or

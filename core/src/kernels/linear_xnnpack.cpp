@@ -314,8 +314,7 @@ Status create_slice_with(const TensorView& w, const float* bias, Path path, size
       scale[r] = symmetric_scale(deq.data(), k, qmax);
       const float inv = 1.f / scale[r];
       if (q8) {
-        int8_t* dst = reinterpret_cast<int8_t*>(kernel) + r * k;
-        for (size_t i = 0; i < k; ++i) dst[i] = static_cast<int8_t>(quantize_to(deq[i], inv, -128, 127));
+        quantize_row_int8(deq.data(), k, inv, reinterpret_cast<int8_t*>(kernel) + r * k);
       } else {  // unsigned nibbles with zero point 8; element 2j in the low nibble of byte j
         uint8_t* dst = kernel + r * k / 2;
         for (size_t i = 0; i < k; i += 2) {

@@ -26,22 +26,33 @@ inline uint16_t to_bf16(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
+// 4-lane vectors (GCC/Clang vector extensions: SSE2 natively, SIMD128 in wasm, where the scalar
+// loops below cost ~7 s of a full-size load: float -> int conversions are guarded calls there).
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef int8_t v4b __attribute__((vector_size(4)));
+inline v4f load4(const float* p) {
+  v4f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline v4f select4(v4i m, v4f a, v4f b) {
+  return reinterpret_cast<v4f>((m & reinterpret_cast<v4i>(a)) | (~m & reinterpret_cast<v4i>(b)));
+}
+
 // Scale mapping [min, max] of a row onto the signed integer range [-(qmax+1), qmax] (zero stays 0).
 inline float symmetric_scale(const float* x, size_t n, int qmax) {
   float lo = 0.f, hi = 0.f;
   size_t i = 0;
-#if defined(__SSE2__)
-  // Four lanes x 2 (std::min/max do not vectorize); operand order keeps std::min(lo, x)'s NaN rule.
-  __m128 l0 = _mm_setzero_ps(), l1 = l0, h0 = l0, h1 = l0;
+  // Four lanes x 2; each step is std::min(lo, x) / std::max(hi, x) (same NaN rule).
+  v4f l0 = {0.f, 0.f, 0.f, 0.f}, l1 = l0, h0 = l0, h1 = l0;
   for (; i + 8 <= n; i += 8) {
-    const __m128 a = _mm_loadu_ps(x + i), b = _mm_loadu_ps(x + i + 4);
-    l0 = _mm_min_ps(a, l0), l1 = _mm_min_ps(b, l1), h0 = _mm_max_ps(a, h0), h1 = _mm_max_ps(b, h1);
+    const v4f a = load4(x + i), b = load4(x + i + 4);
+    l0 = select4(a < l0, a, l0), l1 = select4(b < l1, b, l1);
+    h0 = select4(h0 < a, a, h0), h1 = select4(h1 < b, b, h1);
   }
-  alignas(16) float lt[4], ht[4];
-  _mm_store_ps(lt, _mm_min_ps(l0, l1));
-  _mm_store_ps(ht, _mm_max_ps(h0, h1));
-  for (int j = 0; j < 4; ++j) lo = std::min(lo, lt[j]), hi = std::max(hi, ht[j]);
-#endif
+  const v4f l = select4(l1 < l0, l1, l0), h = select4(h0 < h1, h1, h0);
+  for (int j = 0; j < 4; ++j) lo = std::min(lo, l[j]), hi = std::max(hi, h[j]);
   for (; i < n; ++i) {
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
@@ -54,6 +65,22 @@ inline float symmetric_scale(const float* x, size_t n, int qmax) {
 inline int quantize_to(float x, float inv_scale, int lo, int hi) {
   const int q = static_cast<int>(round_half_even_small(x * inv_scale));
   return std::min(hi, std::max(lo, q));
+}
+
+// dst[i] = quantize_to(x[i], inv_scale, -128, 127) for a row scaled by symmetric_scale(x, n, 127).
+inline void quantize_row_int8(const float* x, size_t n, float inv_scale, int8_t* dst) {
+  size_t i = 0;
+  const v4f magic = {12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f}, inv = v4f{1, 1, 1, 1} * inv_scale;
+  const v4i lo = {-128, -128, -128, -128}, hi = {127, 127, 127, 127};
+  for (; i + 4 <= n; i += 4) {
+    // round_half_even_small in integer form: the bits of (v + 1.5 * 2^23) minus those of 1.5 * 2^23.
+    v4i q = reinterpret_cast<v4i>(load4(x + i) * inv + magic) - reinterpret_cast<v4i>(magic);
+    q = q < lo ? lo : q;
+    q = q > hi ? hi : q;
+    const v4b b = __builtin_convertvector(q, v4b);
+    std::memcpy(dst + i, &b, sizeof b);
+  }
+  for (; i < n; ++i) dst[i] = static_cast<int8_t>(quantize_to(x[i], inv_scale, -128, 127));
 }
 
 // One Q4_0 block's 16 nibble bytes (element j low nibble of byte j, element j+16 high nibble)

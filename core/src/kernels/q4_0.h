@@ -26,6 +26,16 @@ void q4_0_gemm_wasm_simd128(const BlockPacked&, const Q8Acts&, size_t, size_t, f
 // i32x4.relaxed_dot_i8x16_i7x16_add_s with the raw nibbles (0..15) as the 7-bit operand: exact on every
 // engine; bit-identical to the SIMD128 variant for M <= 2 (q4_0_relaxed_wasm.cpp).
 void q4_0_gemm_wasm_relaxed(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
+// How this engine computes i32x4.relaxed_dot_i8x16_i7x16_add_s outside the 7-bit range, probed once:
+// "usdot" / "sdot" when it is a full int8 dot (every product and sum exact; the 7-bit operand's high
+// bit read as unsigned, e.g. VNNI vpdpbusd, or as signed, e.g. Arm sdot): one native instruction,
+// and XNNPACK's own semantics probe then turns on its usdot / sdot int8 kernels; "saturating" (16-bit
+// pair sums saturate: x86 pmaddubsw lowering; XNNPACK falls back to SIMD128) or "other".
+const char* wasm_relaxed_dot_kind();
+inline bool wasm_relaxed_dot_is_int8() {
+  const char* k = wasm_relaxed_dot_kind();
+  return k[0] == 'u' || (k[0] == 's' && k[1] == 'd');
+}
 #endif
 
 // The variants usable on this CPU / build, reference first, fastest last. Filled once from the

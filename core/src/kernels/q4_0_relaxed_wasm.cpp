@@ -56,5 +56,18 @@ void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, si
   relaxed_gemm<Large, BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias, kLargeM);
 }
 
+const char* wasm_relaxed_dot_kind() {
+  static const char* const kind = [] {
+    // -128 x 0xFF, 4 products a lane: -130560 when 0xFF reads as 255, 512 when it reads as -1;
+    // 16-bit saturating pair sums (-32768 twice) give -65536. Volatile: computed by the engine.
+    volatile int8_t a = -128, b = -1;
+    const v128_t d = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(wasm_i8x16_splat(a), wasm_i8x16_splat(b),
+                                                            wasm_i32x4_splat(0));
+    const auto all = [&](int32_t v) { return wasm_i32x4_all_true(wasm_i32x4_eq(d, wasm_i32x4_splat(v))); };
+    return all(-130560) ? "usdot" : all(512) ? "sdot" : all(-65536) ? "saturating" : "other";
+  }();
+  return kind;
+}
+
 }  // namespace mblip
 #endif

@@ -23,6 +23,9 @@
 #endif
 
 #include "kernels/weight_cache.h"
+#if defined(__wasm_relaxed_simd__)
+#include "kernels/q4_0.h"  // wasm_relaxed_dot_kind
+#endif
 
 namespace mblip {
 namespace {
@@ -137,9 +140,10 @@ std::string packed_cache_environment_key() {
   cpu = hash_bytes(caps, sizeof caps, cpu);
   k += ";arch=arm";
 #elif defined(__EMSCRIPTEN__)
-  // XNNPACK's wasm kernels are chosen at build time: the SIMD variant is the "CPU feature".
+  // The SIMD variant is the "CPU feature"; in relaxed-SIMD builds XNNPACK picks its int8 kernels (and
+  // their packed layouts) by the engine's relaxed dot semantics, and so does make_linear.
 #if defined(__wasm_relaxed_simd__)
-  k += ";arch=wasm-relaxed-simd";
+  k += std::string(";arch=wasm-relaxed-simd-") + wasm_relaxed_dot_kind();
 #elif defined(__wasm_simd128__)
   k += ";arch=wasm-simd128";
 #else
