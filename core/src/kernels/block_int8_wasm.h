@@ -34,11 +34,12 @@ inline v128_t wasm_quad_sum(v128_t ab, v128_t cd) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 2, 4, 6), wasm_i32x4_shuffle(ab, cd, 1, 3, 5, 7));
 }
 
-// Dot: kBlockBytes; kScale (a power of two undoing a scaled unpack); kPerBlockOk (false when a lane
-// carries a block-wide correction, whose per-lane rounding would cancel badly); types W, X;
-// static W unpack(const uint8_t* wb); static X load(xb, int32_t xsum) (xb: the activation block in
-// the Acts' element type, xsum: its integer sum, for the correction; 0 when kPerBlockOk); static
-// v128_t dot(const W&, const X&).
+// Dot: kBlockBytes; kScale (a power of two undoing a scaled unpack); kPerBlockOk (false when the
+// block sums need a block-wide correction, whose per-lane rounding would cancel badly);
+// kSumOffset (that correction: kSumOffset x the activation block's integer sum, added to each block's
+// exact int32 sum in the transposed form; 0 for none); types W, X; static W unpack(const uint8_t* wb);
+// static X load(xb) (xb: the activation block in the Acts' element type); static v128_t dot(const W&,
+// const X&).
 template <class Dot>
 struct BlockWasmKernel {
   static constexpr bool kPairRows = Dot::kPerBlockOk;  // see above
@@ -79,7 +80,7 @@ struct BlockWasmKernel {
           typename Dot::W wv[NR];
           for (int n = 0; n < NR; ++n) wv[n] = Dot::unpack(qs[n] + b * Dot::kBlockBytes);
           for (int t = 0; t < MR; ++t) {
-            const typename Dot::X xv = Dot::load(xq[t] + b * kQ4Block, xs[t][b]);
+            const typename Dot::X xv = Dot::load(xq[t] + b * kQ4Block);
             for (int n = 0; n < NR; ++n) s[u][t][n] = Dot::dot(wv[n], xv);
           }
         }
@@ -88,8 +89,12 @@ struct BlockWasmKernel {
       }
       for (int t = 0; t < MR; ++t) {
         const v128_t sx = wasm_v128_load(dx[t] + b0);
+        // The 4 blocks' corrections in one step (exact int32: the sums are the same integers as
+        // with the correction folded into a lane of each block).
+        const v128_t off = Dot::kSumOffset == 0 ? wasm_i32x4_splat(0)
+                                                : wasm_i32x4_mul(wasm_v128_load(xs[t] + b0), wasm_i32x4_splat(Dot::kSumOffset));
         for (int n = 0; n < NR; ++n) {
-          const v128_t isum = wasm_quad_sum(half[0][t][n], half[1][t][n]);
+          const v128_t isum = wasm_i32x4_add(wasm_quad_sum(half[0][t][n], half[1][t][n]), off);
           const v128_t scale = wasm_f32x4_mul(wasm_v128_load(dw[n] + b0), sx);
           acc[t][n] = wasm_f32x4_add(acc[t][n], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), scale));
         }
@@ -121,7 +126,7 @@ struct BlockWasmKernel {
       typename Dot::W wv[NR];
       for (int n = 0; n < NR; ++n) wv[n] = Dot::unpack(wq[n]);
       for (int t = 0; t < MR; ++t) {
-        const typename Dot::X xv = Dot::load(xq[t], 0);  // no block-wide correction: no sum needed
+        const typename Dot::X xv = Dot::load(xq[t]);  // kPerBlockOk: no block-wide correction
         for (int n = 0; n < NR; ++n) {
           const v128_t isum = Dot::dot(wv[n], xv);
           const float sc = *ws[n] * *dx[t];
@@ -153,14 +158,10 @@ inline v128_t wasm_i16_block_dot(const WasmI16Block& w, const WasmI16Block& x) {
 }
 
 #if defined(__wasm_relaxed_simd__)
-// One activation block for the relaxed-SIMD dots: elements 0..15 and 16..31 as int8, and the
-// accumulator start {kOffset * block sum, 0, 0, 0} that folds the weights' offset in (exact in int32).
-template <int kOffset>
+// One activation block for the relaxed-SIMD dots: elements 0..15 and 16..31 as int8.
 struct WasmRelaxedActs {
-  v128_t lo, hi, init;
-  static WasmRelaxedActs load(const int8_t* xb, int32_t xsum) {
-    return {wasm_v128_load(xb), wasm_v128_load(xb + 16), wasm_i32x4_make(kOffset * xsum, 0, 0, 0)};
-  }
+  v128_t lo, hi;
+  static WasmRelaxedActs load(const int8_t* xb) { return {wasm_v128_load(xb), wasm_v128_load(xb + 16)}; }
 };
 #endif
 

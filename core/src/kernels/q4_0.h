@@ -26,6 +26,11 @@ void q4_0_gemm_wasm_simd128(const BlockPacked&, const Q8Acts&, size_t, size_t, f
 // i32x4.relaxed_dot_i8x16_i7x16_add_s with the raw nibbles (0..15) as the 7-bit operand: exact on every
 // engine; bit-identical to the SIMD128 variant for M <= 2 (q4_0_relaxed_wasm.cpp).
 void q4_0_gemm_wasm_relaxed(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
+// From this many activation rows on, q4_0_gemm_wasm_relaxed runs the row-lane kernel; below, the
+// few-row path (a beam-5 step's M = 5 included). Headless Chromium, 1 thread, K = 2048, N = 20480
+// (`tools/bench/wasm_kernels.mjs`): few-row / row-lane 77 / 46 GOP/s at M = 4, 74 / 36 at 5, 82 / 57
+// at 8, 73 / 87 at 12.
+constexpr size_t kQ4RelaxedRowLaneM = 12;
 // How this engine computes i32x4.relaxed_dot_i8x16_i7x16_add_s outside the 7-bit range, probed once:
 // "usdot" / "sdot" when it is a full int8 dot (every product and sum exact; the 7-bit operand's high
 // bit read as unsigned, e.g. VNNI vpdpbusd, or as signed, e.g. Arm sdot): one native instruction,

@@ -1,11 +1,10 @@
 // Relaxed-SIMD variant of the Q4_0 x q8-block GEMM (kernels/q4_0.h), built only with -mrelaxed-simd.
 // Relaxed dots are exact and engine-independent only while the 7-bit operand's high bit is clear (a
 // set bit is read as signed on some engines, unsigned on others: x86 Chromium), so the raw nibbles
-// q in 0..15 are that operand and the int8 activations the other; the -8 offset is folded in as
-// -8 * (activation block sum). M <= 2 (decode): the transposed wasm driver (block_int8_wasm.h, one
-// weight row a tile). More rows: the row-lane kernel (block_int8_rowlane_wasm.h), equal to the scalar
-// reference bit for bit, but for a lone row after whole 4-row tiles (rowlane_rows: a beam-5 step's
-// fifth), which the few-row path takes.
+// q in 0..15 are that operand and the int8 activations the other; the -8 offset is added to each
+// block's exact sum as -8 * (activation block sum). Below kQ4RelaxedRowLaneM rows (decode, beam
+// steps): the transposed wasm driver (block_int8_wasm.h, one weight row a tile). More rows: the
+// row-lane kernel (block_int8_rowlane_wasm.h), equal to the scalar reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
@@ -14,23 +13,22 @@
 namespace mblip {
 namespace {
 
-constexpr size_t kLargeM = 3;  // from this many rows on, the row-lane kernel
-
 struct Q4DotRelaxed {
   static constexpr size_t kBlockBytes = 16;
   static constexpr float kScale = 1.0f;
-  static constexpr bool kPerBlockOk = false;  // lane 0 holds the block's offset correction
+  static constexpr bool kPerBlockOk = false;  // the block sums need the offset correction:
+  static constexpr int32_t kSumOffset = -8;   // the weights' offset x the activation block sum
   struct W {
     v128_t lo, hi;  // elements 0..15 and 16..31: the nibbles q in 0..15
   };
-  using X = WasmRelaxedActs<-8>;
+  using X = WasmRelaxedActs;
   static W unpack(const uint8_t* q) {
     const v128_t raw = wasm_v128_load(q);
     return {wasm_v128_and(raw, wasm_i8x16_splat(0x0F)), wasm_u8x16_shr(raw, 4)};
   }
-  static X load(const int8_t* xb, int32_t xsum) { return X::load(xb, xsum); }
+  static X load(const int8_t* xb) { return X::load(xb); }
   static v128_t dot(const W& w, const X& x) {
-    const v128_t s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.lo, x.init);
+    const v128_t s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.lo, wasm_i32x4_splat(0));
     return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.hi, w.hi, s);
   }
 };
@@ -53,7 +51,7 @@ void q4_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t 
 
 void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  relaxed_gemm<Large, BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias, kLargeM);
+  relaxed_gemm<Large, BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias, kQ4RelaxedRowLaneM);
 }
 
 const char* wasm_relaxed_dot_kind() {

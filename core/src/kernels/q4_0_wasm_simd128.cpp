@@ -50,6 +50,7 @@ struct Q4DotPlanes {
   static constexpr size_t kBlockBytes = 16;
   static constexpr float kScale = 1.0f / 4096.0f;  // undoes the 4096x of unpack (exact: a power of two)
   static constexpr bool kPerBlockOk = true;
+  static constexpr int32_t kSumOffset = 0;
   using W = WasmI16Block;
   using X = WasmI16Block;
   static W unpack(const uint8_t* q) {
@@ -58,7 +59,7 @@ struct Q4DotPlanes {
     return {{wasm_i16x8_shl(v, 12), wasm_v128_and(wasm_i16x8_shl(v, 8), top), wasm_v128_and(wasm_i16x8_shl(v, 4), top),
              wasm_v128_and(v, top)}};
   }
-  static X load(const int16_t* xb, int32_t) {
+  static X load(const int16_t* xb) {
     return {{wasm_v128_load(xb), wasm_v128_load(xb + 8), wasm_v128_load(xb + 16), wasm_v128_load(xb + 24)}};
   }
   static v128_t dot(const W& w, const X& x) { return wasm_i16_block_dot(w, x); }

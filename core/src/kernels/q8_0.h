@@ -26,6 +26,8 @@ void q8_0_gemm_wasm_simd128(const BlockPacked&, const Q8Acts&, size_t, size_t, f
 // Relaxed-SIMD dots on the weights split into two 4-bit halves (every operand in 0..15): exact on every
 // engine; bit-identical to the SIMD128 variant for M <= 2. Listed before SIMD128 (not the default).
 void q8_0_gemm_wasm_relaxed(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
+// From this many activation rows on, q8_0_gemm_wasm_relaxed runs the row-lane kernel.
+constexpr size_t kQ8RelaxedRowLaneM = 3;
 #endif
 
 // The variants usable on this CPU / build, reference first, fastest last.

@@ -14,27 +14,26 @@
 namespace mblip {
 namespace {
 
-constexpr size_t kLargeM = 3;  // from this many rows on, the row-lane kernel
-
 struct Q8DotRelaxed {
   static constexpr size_t kBlockBytes = 32;
   static constexpr float kScale = 1.0f;
-  static constexpr bool kPerBlockOk = false;  // lane 0 holds the block's offset correction
+  static constexpr bool kPerBlockOk = false;  // the block sums need the offset correction:
+  static constexpr int32_t kSumOffset = -128;   // the weights' offset x the activation block sum
   struct W {
     v128_t hi0, lo0, hi1, lo1;  // uh and ul of elements 0..15, then of 16..31
   };
-  using X = WasmRelaxedActs<-128>;
+  using X = WasmRelaxedActs;
   static W unpack(const uint8_t* q) {
     const v128_t bias = wasm_i8x16_splat(static_cast<int8_t>(0x80)), mask = wasm_i8x16_splat(0x0F);
     const v128_t u0 = wasm_v128_xor(wasm_v128_load(q), bias), u1 = wasm_v128_xor(wasm_v128_load(q + 16), bias);
     return {wasm_u8x16_shr(u0, 4), wasm_v128_and(u0, mask), wasm_u8x16_shr(u1, 4), wasm_v128_and(u1, mask)};
   }
-  static X load(const int8_t* xb, int32_t xsum) { return X::load(xb, xsum); }
+  static X load(const int8_t* xb) { return X::load(xb); }
   static v128_t dot(const W& w, const X& x) {
     const v128_t h = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(
         x.hi, w.hi1, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.hi0, wasm_i32x4_splat(0)));
     const v128_t l = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(
-        x.hi, w.lo1, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.lo0, x.init));
+        x.hi, w.lo1, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x.lo, w.lo0, wasm_i32x4_splat(0)));
     return wasm_i32x4_add(wasm_i32x4_shl(h, 4), l);
   }
 };
@@ -56,7 +55,7 @@ void q8_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t 
 
 void q8_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  relaxed_gemm<Large, BlockWasmKernel<Q8DotRelaxed>>(w, a, r0, r1, y, ldy, bias, kLargeM);
+  relaxed_gemm<Large, BlockWasmKernel<Q8DotRelaxed>>(w, a, r0, r1, y, ldy, bias, kQ8RelaxedRowLaneM);
 }
 
 }  // namespace mblip

@@ -11,10 +11,11 @@ struct Q8DotSimd128 {
   static constexpr size_t kBlockBytes = 32;
   static constexpr float kScale = 1.0f;
   static constexpr bool kPerBlockOk = true;
+  static constexpr int32_t kSumOffset = 0;
   using W = WasmI16Block;
   using X = WasmI16Block;
   static W unpack(const uint8_t* q) { return wasm_load_i16_block(reinterpret_cast<const int8_t*>(q)); }
-  static X load(const int8_t* xb, int32_t) { return wasm_load_i16_block(xb); }
+  static X load(const int8_t* xb) { return wasm_load_i16_block(xb); }
   static v128_t dot(const W& w, const X& x) { return wasm_i16_block_dot(w, x); }
 };
 
