@@ -98,7 +98,7 @@ bool use_vnni(DType type, const LinearOptions& opts) {
 //   the form of every Q4_0 weight on XNNPACK (same-run comparisons).
 // - Relaxed-SIMD wasm, where the engine's relaxed dot is a full int8 dot (XNNPACK then runs its
 //   usdot / sdot kernels): headless Chromium on AVX-VNNI, 1 thread, M = 257: qc8w 151 GOP/s vs 106
-//   for the own Q4_0 kernel; vision 2.7-2.8 -> 2.2 s at 2 threads (docs/building.md). Elsewhere in
+//   for the own Q4_0 kernel; vision 2.7-4.1 -> 2.2-2.8 s at 2 threads (README). Elsewhere in
 //   wasm (SIMD128 builds, saturating relaxed dots) XNNPACK's qc8w is no faster than the own kernel:
 //   Q4_0 stays 4-bit.
 bool q4_many_as_int8(const LinearOptions& opts) {
