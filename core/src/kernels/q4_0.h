@@ -3,6 +3,7 @@
 // relaxed-SIMD builds, q4_0_relaxed_wasm.cpp) and their dispatch table. Not for model code.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kernels/block_int8.h"
@@ -23,8 +24,8 @@ void q4_0_gemm_neon(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, s
 void q4_0_gemm_wasm_simd128(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
 #endif
 #if defined(__EMSCRIPTEN__) && defined(__wasm_relaxed_simd__)
-// i32x4.relaxed_dot_i8x16_i7x16_add_s with the raw nibbles (0..15) as the 7-bit operand: exact on every
-// engine; bit-identical to the SIMD128 variant for M <= 2 (q4_0_relaxed_wasm.cpp).
+// i32x4.relaxed_dot_i8x16_i7x16_add_s with the raw nibbles (0..15) as the 7-bit operand: exact integer
+// block sums on every engine (q4_0_relaxed_wasm.cpp; tests/test_kernels_relaxed.cpp).
 void q4_0_gemm_wasm_relaxed(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
 // From this many activation rows on, q4_0_gemm_wasm_relaxed runs the row-lane kernel; below, the
 // few-row path (a beam-5 step's M = 5 included). Headless Chromium, 1 thread, K = 2048, N = 20480
@@ -38,8 +39,8 @@ constexpr size_t kQ4RelaxedRowLaneM = 12;
 // pair sums saturate: x86 pmaddubsw lowering; XNNPACK falls back to SIMD128) or "other".
 const char* wasm_relaxed_dot_kind();
 inline bool wasm_relaxed_dot_is_int8() {
-  const char* k = wasm_relaxed_dot_kind();
-  return k[0] == 'u' || (k[0] == 's' && k[1] == 'd');
+  const std::string k = wasm_relaxed_dot_kind();
+  return k == "usdot" || k == "sdot";
 }
 #endif
 
