@@ -22,10 +22,11 @@ run_suite neon sh tests/neon_q4_test.sh
 if [ -f web/package.json ] && grep -q '"test"' web/package.json; then
   run_suite js bash -c "cd web && npm test"
 fi
-# The relaxed-SIMD kernel tests (tests/test_kernels_relaxed.cpp) cannot run under Node 20 (no relaxed
-# opcodes): compiled against the relaxed build's library and run in headless Chromium.
+# The relaxed-SIMD kernel tests (tests/test_kernels_relaxed.cpp) and the quantization-quality floors
+# (tests/test_quality.cpp) cannot run under Node 20 (no relaxed opcodes): compiled against the relaxed
+# build's library and run in headless Chromium, the golden data preloaded.
 if [ -d build/wasm-relaxed ]; then
-  run_suite relaxed node tools/bench/wasm_kernels.mjs --build build/wasm-relaxed --tests '[relaxed]'
+  run_suite relaxed node tools/bench/wasm_kernels.mjs --build build/wasm-relaxed --tests '[relaxed],[quality]'
 fi
 if [ "${MBLIP_SKIP_SLOW:-0}" != "1" ]; then
   run_suite asan bash -o pipefail -c "cmake --preset native-asan >/dev/null && cmake --build --preset native-asan -j $(nproc) | tail -n 5 && ctest --preset native-asan -j $(nproc)"

@@ -9,7 +9,8 @@ mirror=${MBLIP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=(cmake g++ ninja-build make pkg-config curl xz-utils ca-certificates emscripten
   libsentencepiece-dev sentencepiece libstb-dev catch2 nlohmann-json3-dev libjpeg62-turbo-dev
   clang libclang-rt-14-dev chromium g++-aarch64-linux-gnu qemu-user
-  clang-19 lld-19 llvm-19)   # clang-19/wasm-ld-19: the relaxed-SIMD wasm builds (emcc drives them)
+  clang-19 lld-19 llvm-19   # clang-19/wasm-ld-19: the relaxed-SIMD wasm builds (emcc drives them)
+  ccache)                   # compile cache under $MBLIP_DEPS_DIR/ccache (cmake/Ccache.cmake)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

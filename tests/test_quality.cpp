@@ -23,6 +23,9 @@
 #include "convert/convert.h"
 #include "convert/recipe.h"
 #include "io/gguf.h"
+#include "kernels/linear.h"
+#include "kernels/q4_0.h"
+#include "kernels/q8_0.h"
 #include "kernels/thread_pool.h"
 #include "mblip/mblip.h"
 #include "model/mblip_model.h"
@@ -384,6 +387,13 @@ TEST_CASE("quality: token agreement and stage cosines per quantization recipe", 
   std::ostringstream table;
   table << "quality vs the float32 HF goldens (greedy / beam 3, 16 new tokens; min cosine over all items,"
            " chained from the pixels)\n";
+  // Which kernels computed it: in the relaxed-SIMD builds (run in Chromium, scripts/run_tests.sh) the
+  // floors below hold for the relaxed kernels, and a build that fell back to SIMD128 fails here.
+  const std::string own_q4 = mblip::q4_0_variants().back().name, own_q8 = mblip::q8_0_variants().back().name;
+  table << "kernels: " << mblip::linear_kernel_config() << " own q4_0=" << own_q4 << " q8_0=" << own_q8 << "\n";
+#if defined(__wasm_relaxed_simd__)
+  CHECK(own_q4 == "wasm_relaxed");  // (Q8_0's own relaxed variant is not its default: kernels/q8_0.cpp)
+#endif
   char line[512];
   std::snprintf(line, sizeof line, "%-11s %-13s %-7s %-7s %-10s  %-10s  %-10s  %-10s  %-10s  %s\n", "recipe", "model",
                 "greedy", "beam3", kStageShort[0], kStageShort[1], kStageShort[2], kStageShort[3], kStageShort[4],

@@ -10,9 +10,14 @@
 // Repetitions go round-robin over the kernels (a busy machine slows them alike); best time each.
 // --tiles MVxNR,...: also times the row-lane kernel with other tile shapes (4*MV activation rows x
 // NR weight rows). --micro: first a register-only relaxed-dot loop (this engine's / CPU's ceiling).
-//   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed --tests ['[relaxed]']
-// --tests: instead of timing, runs tests/test_kernels_relaxed.cpp (Catch2, optional test spec) in
-// Chromium (and each --node) against the build's library; exits non-zero when a test fails.
+//   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed --tests ['[relaxed],[quality]']
+// --tests: instead of timing, runs tests/test_kernels_relaxed.cpp and tests/test_quality.cpp (Catch2,
+// optional test spec) in Chromium (and each --node) against the build's library; exits non-zero when a
+// test fails.
+// --ops [q8_0|q4_0,...]: instead of the linears, the ops table of `mblip bench` (every op of a ViT block
+// and an encoder layer at full-size shapes, ms per call and per caption; core/src/api/bench_probes.cpp)
+// in Chromium, at each --threads count. The list gives the ViT's qkv, proj, fc1, fc2 weight types
+// (default q8_0,q8_0,q4_0,q4_0: the default recipe, whose fc1/fc2 are Q4_0).
 // --check: also runs the scalar reference once per shape and counts outputs differing from it in bits
 // (the `large` path must give 0).
 import { spawnSync } from 'node:child_process';
@@ -23,7 +28,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const web = path.join(repo, 'web');
-const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [], threads: '1', tiles: '', micro: false, tests: null, shapes: 'vit', types: 'q4_0,q8_0', check: false };
+const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [], threads: '1', tiles: '', micro: false, tests: null, ops: null, shapes: 'vit', types: 'q4_0,q8_0', check: false };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--build') args.build = path.resolve(v());
@@ -34,7 +39,8 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--types') args.types = v();
   else if (a === '--check') args.check = true;
   else if (a === '--micro') args.micro = true;
-  else if (a === '--tests') args.tests = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : '[relaxed]';  // first a register-only relaxed-dot loop (the engine's ceiling)
+  else if (a === '--tests') args.tests = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : '[relaxed],[quality]';
+  else if (a === '--ops') args.ops = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : 'q8_0,q8_0,q4_0,q4_0';
   else if (a === '--tiles') args.tiles = v();  // extra row-lane tile shapes to time, e.g. 4x1,2x2 (MVxNR)
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
@@ -181,14 +187,43 @@ int main() {
   return Catch::Session().run(4, argv);
 }
 `;
-fs.writeFileSync(path.join(tmp, 'bench.cpp'), args.tests ? RUNNER : CPP);
-const testSources = args.tests ? [path.join(repo, 'tests/test_kernels_relaxed.cpp'), `-DTEST_SPEC=${JSON.stringify(args.tests)}`,
-  `-I${path.join(repo, 'tests')}`, `-I${path.join(args.build, 'shim_include')}`] : [];
+// Ops mode: the ops table of mblip bench at each thread count, one JSON line per op.
+const OPS = String.raw`
+#include <cstdio>
+#include "mblip/bench.h"
+int main() {
+  const size_t thread_counts[] = { THREADS };
+  for (size_t th : thread_counts) {
+    mblip::bench::OpShapes shapes;
+    shapes.vit_qkv = VIT_TYPES[0]; shapes.vit_proj = VIT_TYPES[1]; shapes.vit_fc1 = VIT_TYPES[2]; shapes.vit_fc2 = VIT_TYPES[3];
+    mblip::bench::Probes probes(static_cast<int>(th));
+    for (const auto& t : probes.ops(shapes))
+      std::printf("{\"op\":\"%s\",\"threads\":%zu,\"ms\":%.3f,\"per_caption\":%.1f,\"stage\":\"%s\"}\n", t.name.c_str(), th, t.ms, t.per_image, t.stage.c_str());
+  }
+  return 0;
+}
+`;
+const vitTypes = (args.ops || 'q8_0,q8_0,q4_0,q4_0').split(',');
+if (vitTypes.length !== 4) { console.error('--ops takes four types: qkv,proj,fc1,fc2'); process.exit(2); }
+fs.writeFileSync(path.join(tmp, 'bench.cpp'), args.tests ? RUNNER : args.ops ? OPS : CPP);
+// Tests mode compiles the relaxed kernel tests and the quantization-quality tests (tests/test_quality.cpp:
+// every recipe's stage cosines and token agreement on the golden models, the floors natively checked)
+// with the test helpers and the build's converter library; the golden data is preloaded into the
+// module's in-memory filesystem at /golden (the quality test reports a skip when it is absent).
+const goldenDir = path.resolve(process.env.MBLIP_GOLDEN_DIR || path.join(repo, '../shared/golden'));
+const haveGolden = fs.existsSync(path.join(goldenDir, 'README.md'));
+const convertLib = path.join(args.build, 'tools/libmblip_convert.a');
+if (args.tests && !fs.existsSync(convertLib)) { console.error(`${convertLib} is missing: build the preset's mblip_convert target`); process.exit(1); }
+const testSources = args.tests ? [path.join(repo, 'tests/test_kernels_relaxed.cpp'), path.join(repo, 'tests/test_quality.cpp'),
+  ...fs.readdirSync(path.join(repo, 'tests/support')).filter((f) => f.endsWith('.cpp')).map((f) => path.join(repo, 'tests/support', f)),
+  convertLib, `-DTEST_SPEC=${JSON.stringify(args.tests)}`, '-DMBLIP_GOLDEN_DIR_DEFAULT="/golden"', '-DMBLIP_TEST_TMP_DEFAULT="/tmp/mblip_test_tmp"',
+  `-DMBLIP_SOURCE_DIR=${JSON.stringify(repo)}`, `-I${path.join(repo, 'tests')}`, `-I${path.join(repo, 'tools')}`, `-I${path.join(args.build, 'shim_include')}`,
+  ...(haveGolden ? ['--preload-file', `${goldenDir}@/golden`] : [])] : [];
 const env = { ...process.env, NODE_PATH: '/usr/share/nodejs',
   ...(relaxed ? { EM_LLVM_ADD_VERSION: '19', EM_CLANG_ADD_VERSION: '19', PATH: `${path.join(web, 'node_modules/.bin')}:${process.env.PATH}` } : {}) };
 const flags = ['-Wno-version-check', '-O2', '-std=c++17', '-msimd128', '-fexceptions', ...(relaxed ? ['-mrelaxed-simd', '-sWASM_BIGINT'] : []),
   ...(threads ? ['-pthread', '-sPTHREAD_POOL_SIZE=4'] : []), '-sALLOW_MEMORY_GROWTH=1', '-sMAXIMUM_MEMORY=4GB',
-  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sEXPORT_NAME=createBench', '-sENVIRONMENT=web,worker,node', '-sEXIT_RUNTIME=1', `-DREPS=${args.reps}`, `-DSHAPES=${SHAPES}`, `-DTYPES=${TYPES}`, `-DTHREADS=${args.threads}`, `-DCHECK=${args.check ? 1 : 0}`, `-DMICRO=${args.micro ? 1 : 0}`, `-DTILES=${args.tiles.split(',').filter(Boolean).map((t) => `TILE(${t.replace('x', ',')})`).join(' ')}`,
+  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sEXPORT_NAME=createBench', '-sENVIRONMENT=web,worker,node', '-sEXIT_RUNTIME=1', `-DREPS=${args.reps}`, `-DSHAPES=${SHAPES}`, `-DTYPES=${TYPES}`, `-DTHREADS=${args.threads}`, `-DVIT_TYPES={${vitTypes.map((t) => JSON.stringify(t)).join(',')}}`, `-DCHECK=${args.check ? 1 : 0}`, `-DMICRO=${args.micro ? 1 : 0}`, `-DTILES=${args.tiles.split(',').filter(Boolean).map((t) => `TILE(${t.replace('x', ',')})`).join(' ')}`,
   `-I${path.join(repo, 'core/src')}`, `-I${path.join(repo, 'core/include')}`];
 const cc = spawnSync('em++', [...flags, path.join(tmp, 'bench.cpp'), ...testSources, ...libs, '-o', path.join(tmp, 'bench.mjs')], { env, encoding: 'utf8' });
 if (cc.status !== 0) { console.error(cc.stderr.slice(-4000)); process.exit(1); }
@@ -216,7 +251,7 @@ try {
   await page.goto(`${srv.url}index.html`);
   // In a worker: the main browser thread must not block (pthread joins busy-wait there).
   const text = await page.evaluate(() => new Promise((resolve, reject) => {
-    const src = `import('${location.origin}/bench.mjs').then((m) => m.default({ print: (s) => postMessage(s), printErr: (s) => postMessage(s), onExit: (c) => { postMessage('exit code ' + c); postMessage(null); } })).catch((e) => { postMessage('error ' + e); postMessage(null); });`;
+    const src = `import('${location.origin}/bench.mjs').then((m) => m.default({ locateFile: (f) => '${location.origin}/' + f, print: (s) => postMessage(s), printErr: (s) => postMessage(s), onExit: (c) => { postMessage('exit code ' + c); postMessage(null); } })).catch((e) => { postMessage('error ' + e); postMessage(null); });`;
     const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
     const lines = [];
     w.onmessage = (e) => { if (e.data === null) resolve(lines.join('\n')); else lines.push(e.data); };
@@ -233,6 +268,18 @@ try {
   fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   fs.rmSync(tmp, { recursive: true, force: true });
 }
-console.log(`build ${path.relative(repo, args.build)} (${relaxed ? 'relaxed SIMD' : 'SIMD128'}${threads ? ', pthreads' : ''}), best of ${args.reps}`);
+console.log(`build ${path.relative(repo, args.build)} (${relaxed ? 'relaxed SIMD' : 'SIMD128'}${threads ? ', pthreads' : ''})${args.ops ? '' : `, best of ${args.reps}`}`);
+if (args.ops) {
+  // Per stage: the ops' sum per caption (what `mblip bench` subtracts from a stage to get its "other").
+  console.log('| engine | threads | op | ms a call | calls a caption | ms a caption |\n|---|---|---|---|---|---|');
+  const sums = {};
+  for (const r of rows) {
+    console.log(`| ${r.engine} | ${r.threads} | ${r.op} | ${r.ms.toFixed(2)} | ${r.per_caption} | ${(r.ms * r.per_caption).toFixed(0)} |`);
+    const k = `${r.engine}, ${r.threads} thread(s), ${r.stage}`;
+    sums[k] = (sums[k] || 0) + r.ms * r.per_caption;
+  }
+  for (const [k, v] of Object.entries(sums)) console.log(`sum of ops per caption, ${k}: ${v.toFixed(0)} ms`);
+  process.exit(process.exitCode || 0);
+}
 console.log('| engine | shape | weights | threads | kernel | ms | GOP/s | outputs differing from ref |\n|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.engine} | ${r.shape} | ${r.type} | ${r.threads} | ${r.kernel} | ${r.ms.toFixed(1)} | ${r.gops.toFixed(1)} | ${r.differ < 0 ? '-' : r.differ} |`);
