@@ -472,3 +472,40 @@ TEST_CASE("languages: 96 mBLIP languages, lookup by code or name, prompt templat
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::Contains("Klingon"));
 }
+
+TEST_CASE("top_scores equals sorting every entry (ties: lower index first), across whole and partial blocks", "[generate]") {
+  uint64_t st = 12345;
+  auto next = [&] {
+    st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<uint32_t>(st >> 33);
+  };
+  const float kInf = std::numeric_limits<float>::infinity();
+  for (int64_t n : {1, 5, 15, 16, 17, 33, 1000, 4099}) {
+    for (size_t count : {1u, 2u, 10u, 20u}) {
+      for (int levels : {3, 50, 1 << 20}) {  // few distinct values: many ties
+        std::vector<float> s(static_cast<size_t>(n));
+        for (auto& x : s) {
+          const uint32_t r = next();
+          x = r % 17 == 0 ? -kInf : static_cast<float>(static_cast<int>(r % static_cast<uint32_t>(levels))) * 0.25f - 3.0f;
+        }
+        if (n > 40 && levels == 3) s[static_cast<size_t>(n) - 1] = 100.0f;  // the best entry last
+        std::vector<ScoredIndex> want;
+        for (int64_t v = 0; v < n; ++v) want.push_back({s[static_cast<size_t>(v)], 7 * n + v});
+        std::stable_sort(want.begin(), want.end(), [](const ScoredIndex& a, const ScoredIndex& b) { return a.score > b.score; });
+        want.resize(std::min<size_t>(count, want.size()));
+        std::vector<ScoredIndex> got{{1.0f, -1}};  // replaced
+        top_scores(s.data(), n, 7 * n, count, got);
+        INFO("n " << n << " count " << count << " levels " << levels);
+        REQUIRE(got.size() == want.size());
+        for (size_t i = 0; i < want.size(); ++i) {
+          CHECK(got[i].index == want[i].index);
+          CHECK(got[i].score == want[i].score);
+        }
+      }
+    }
+  }
+  std::vector<ScoredIndex> none{{0.0f, 0}};
+  const float one = 1.0f;
+  top_scores(&one, 1, 0, 0, none);
+  CHECK(none.empty());
+}

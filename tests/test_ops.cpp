@@ -100,6 +100,39 @@ TEST_CASE("log_sum_exp matches the double formula on vocabulary-sized rows and e
   CHECK(ops::log_sum_exp(big.data(), big.size()) == Approx(1000.0 + std::log(2.0)).epsilon(1e-9));
 }
 
+TEST_CASE("sub_double, add_scalar and any_greater equal their scalar definitions", "[ops]") {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (size_t n : {size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{16}, size_t{4097}}) {
+    INFO("n = " << n);
+    auto x = randn(n, static_cast<uint32_t>(n) + 11, 30.0f);
+    x[n - 1] = -inf;
+    if (n > 2) x[1] = std::numeric_limits<float>::quiet_NaN();
+    const double c = 12.345678901234567;
+    auto y = x;
+    ops::sub_double(y.data(), n, c);
+    for (size_t i = 0; i < n; ++i) {
+      const float want = static_cast<float>(static_cast<double>(x[i]) - c);
+      if (std::isnan(want)) CHECK(std::isnan(y[i]));
+      else CHECK(y[i] == want);  // bit-exact: one rounding to float
+    }
+    auto z = x;
+    ops::add_scalar(z.data(), n, -0.75f);
+    for (size_t i = 0; i < n; ++i) {
+      if (std::isnan(x[i])) CHECK(std::isnan(z[i]));
+      else CHECK(z[i] == x[i] + -0.75f);
+    }
+    // any_greater against every threshold the data suggests (equal is not greater; NaN never is).
+    for (size_t j = 0; j < n; ++j) {
+      const float t = std::isnan(x[j]) ? 0.0f : x[j];
+      bool want = false;
+      for (float v : x) want = want || v > t;
+      CHECK(ops::any_greater(x.data(), n, t) == want);
+    }
+    CHECK(ops::any_greater(x.data(), n, -inf) == (n > 1));  // finite entries exist when n > 1
+    CHECK_FALSE(ops::any_greater(x.data(), n, inf));
+  }
+}
+
 TEST_CASE("layer_norm and rms_norm match the double formulas", "[ops]") {
   ThreadPool pool(2);
   const size_t rows = 40, dim = 53;

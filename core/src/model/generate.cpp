@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <queue>
 #include <string>
 
+#include "kernels/thread_pool.h"
 #include "model/logits_process.h"
 #include "ops/ops.h"
 
@@ -145,40 +145,11 @@ struct Hypotheses {
   }
 };
 
-struct Candidate {
-  float score;
-  int64_t flat;  // beam * vocab + token
-};
-
-// torch.topk(largest=True, sorted=True) over (beam, token); ties: lower flat index first.
-bool better(const Candidate& a, const Candidate& b) {
-  if (a.score != b.score) return a.score > b.score;
-  return a.flat < b.flat;
-}
-
-std::vector<Candidate> top_candidates(const std::vector<float>& scores, size_t beams, int64_t vocab,
-                                      size_t count) {
-  // Per beam, a min-heap (worst on top) of the `count` best entries, then merge.
-  auto worse_first = [](const Candidate& a, const Candidate& b) { return better(a, b); };
-  std::vector<Candidate> all;
-  for (size_t b = 0; b < beams; ++b) {
-    std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse_first)> heap(worse_first);
-    const float* s = scores.data() + b * static_cast<size_t>(vocab);
-    for (int64_t v = 0; v < vocab; ++v) {
-      Candidate c{s[v], static_cast<int64_t>(b) * vocab + v};
-      if (heap.size() < count) {
-        heap.push(c);
-      } else if (better(c, heap.top())) {
-        heap.pop();
-        heap.push(c);
-      }
-    }
-    while (!heap.empty()) {
-      all.push_back(heap.top());
-      heap.pop();
-    }
-  }
-  std::sort(all.begin(), all.end(), better);
+// torch.topk over (beam, token) of the beams' own best entries (flat index beam * vocab + token).
+std::vector<ScoredIndex> merge_candidates(const std::vector<std::vector<ScoredIndex>>& rows, size_t count) {
+  std::vector<ScoredIndex> all;
+  for (const auto& r : rows) all.insert(all.end(), r.begin(), r.end());
+  std::sort(all.begin(), all.end(), ranks_before);
   if (all.size() > count) all.resize(count);
   return all;
 }
@@ -200,27 +171,36 @@ Result<std::vector<GeneratedSequence>> run_beam_search(StepModel& model, const G
   MBLIP_RETURN_IF_ERROR(model.begin(1));
 
   std::vector<float> logits, scores(k * static_cast<size_t>(vocab));
+  std::vector<std::vector<ScoredIndex>> row_cand(k);
   bool done = false;
   for (int t = 0; t < o.max_new_tokens; ++t) {
     MBLIP_RETURN_IF_ERROR(check_cancel(hooks));
     logits.resize(parents.size() * static_cast<size_t>(vocab));
     MBLIP_RETURN_IF_ERROR(model.step(parents, tokens, logits.data()));
-    for (size_t b = 0; b < k; ++b) {
+    // Each beam's scores and its 2k best, independent of the other beams: on the model's pool.
+    auto beam_row = [&](size_t b) {
       float* s = scores.data() + b * static_cast<size_t>(vocab);
       const float* l = logits.data() + static_cast<size_t>(row_of_beam[b]) * static_cast<size_t>(vocab);
       std::copy(l, l + vocab, s);
       log_softmax(s, vocab);                       // scores are log-probs before processing
       process_row(s, vocab, hist[b], t, o, sp);
-      for (int64_t v = 0; v < vocab; ++v) s[v] += beam_scores[b];  // float32 like torch
+      ops::add_scalar(s, static_cast<size_t>(vocab), beam_scores[b]);  // float32 like torch
+      row_cand[b].reserve(2 * k);
+      top_scores(s, vocab, static_cast<int64_t>(b) * vocab, 2 * k, row_cand[b]);
+    };
+    if (ThreadPool* pool = model.worker_pool()) {
+      pool->parallel_for(k, beam_row);
+    } else {
+      for (size_t b = 0; b < k; ++b) beam_row(b);
     }
-    const std::vector<Candidate> cand = top_candidates(scores, k, vocab, 2 * k);
+    const std::vector<ScoredIndex> cand = merge_candidates(row_cand, 2 * k);
 
     // BeamSearchScorer.process
     std::vector<int32_t> next_beam, next_token;
     std::vector<float> next_score;
     for (size_t rank = 0; rank < cand.size() && next_beam.size() < k; ++rank) {
-      const int32_t beam = static_cast<int32_t>(cand[rank].flat / vocab);
-      const int32_t tok = static_cast<int32_t>(cand[rank].flat % vocab);
+      const int32_t beam = static_cast<int32_t>(cand[rank].index / vocab);
+      const int32_t tok = static_cast<int32_t>(cand[rank].index % vocab);
       if (tok == sp.eos) {
         if (rank >= k) continue;  // eos only counts among the first num_beams candidates
         hyps.add(hist[beam], cand[rank].score, t + 1, true);

@@ -104,8 +104,42 @@ void log_softmax(float* scores, int64_t vocab) {
   if (vocab <= 0) return;
   const double lse = ops::log_sum_exp(scores, static_cast<size_t>(vocab));
   if (std::isinf(lse) && lse < 0) return;  // all -inf: leave as is
-  for (int64_t v = 0; v < vocab; ++v)
-    scores[v] = static_cast<float>(static_cast<double>(scores[v]) - lse);
+  ops::sub_double(scores, static_cast<size_t>(vocab), lse);
+}
+
+bool ranks_before(const ScoredIndex& a, const ScoredIndex& b) {
+  if (a.score != b.score) return a.score > b.score;
+  return a.index < b.index;
+}
+
+void top_scores(const float* scores, int64_t n, int64_t base, size_t count, std::vector<ScoredIndex>& out) {
+  // A min-heap (worst on top) while scanning. Entries come in index order, so one equal to the worst
+  // kept never displaces it (it has the higher index): only a score above the worst can enter.
+  std::vector<ScoredIndex>& heap = out;
+  heap.clear();
+  if (count == 0) return;
+  int64_t v = 0;
+  for (; v < n && heap.size() < count; ++v) {
+    heap.push_back({scores[v], base + v});
+    std::push_heap(heap.begin(), heap.end(), ranks_before);
+  }
+  constexpr int64_t kBlock = 16;
+  while (v < n) {
+    const int64_t end = std::min(n, v + kBlock);
+    if (end - v == kBlock && !ops::any_greater(scores + v, kBlock, heap.front().score)) {
+      v = end;
+      continue;
+    }
+    for (; v < end; ++v) {
+      const ScoredIndex c{scores[v], base + v};
+      if (ranks_before(c, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), ranks_before);
+        heap.back() = c;
+        std::push_heap(heap.begin(), heap.end(), ranks_before);
+      }
+    }
+  }
+  std::sort(heap.begin(), heap.end(), ranks_before);
 }
 
 int32_t argmax(const float* scores, int64_t vocab) {

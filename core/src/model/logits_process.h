@@ -1,6 +1,7 @@
 // Logits processors and warpers of transformers 4.36 (generation/logits_process.py), applied
 // in HF's order to one row of scores, plus log-softmax and a portable PRNG for sampling.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -26,6 +27,19 @@ void apply_top_p(float* scores, int64_t vocab, double top_p, int min_tokens_to_k
 
 // In place: scores[v] = scores[v] - logsumexp(scores) (float32 result, double accumulation).
 void log_softmax(float* scores, int64_t vocab);
+
+// A score and its index (beam search: beam * vocab + token).
+struct ScoredIndex {
+  float score;
+  int64_t index;
+};
+// torch.topk(largest=True, sorted=True) order: higher score first, the lower index among equals
+// (a NaN compares unordered: it never enters a top-k once the first `count` slots are filled).
+bool ranks_before(const ScoredIndex& a, const ScoredIndex& b);
+// The min(count, n) first entries of scores[0..n) in ranks_before order, indices offset by `base`,
+// into `out` (replaced): a heap of the best so far, and blocks of 16 scores none above the worst of
+// them skipped whole. Without NaNs: equal to sorting every entry and keeping the first `count`.
+void top_scores(const float* scores, int64_t n, int64_t base, size_t count, std::vector<ScoredIndex>& out);
 
 // Index of the largest score; the lowest index among equal maxima (torch.argmax).
 int32_t argmax(const float* scores, int64_t vocab);

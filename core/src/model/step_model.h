@@ -9,6 +9,8 @@
 
 namespace mblip {
 
+class ThreadPool;
+
 class StepModel {
  public:
   virtual ~StepModel() = default;
@@ -20,6 +22,8 @@ class StepModel {
   // Writes logits[r * vocab_size() + v] for every row (raw scores, before any processing).
   virtual Status step(const std::vector<int32_t>& parents, const std::vector<int32_t>& tokens,
                       float* logits) = 0;
+  // The pool the model runs on, for generation's per-row work between steps (nullptr: none).
+  virtual ThreadPool* worker_pool() { return nullptr; }
 };
 
 }  // namespace mblip

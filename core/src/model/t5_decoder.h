@@ -54,6 +54,7 @@ class T5DecoderSession final : public StepModel {
   Status restart(const float* enc, size_t enc_len, const float* mask01, size_t capacity);
   const T5Decoder& decoder() const { return dec_; }
   const ThreadPool& pool() const { return pool_; }
+  ThreadPool* worker_pool() override { return &pool_; }
 
  private:
   friend class T5Decoder;

@@ -166,6 +166,31 @@ void add_inplace(float* y, const float* x, size_t n, ThreadPool& pool) {
   for_chunks(n, &pool, [&](size_t b, size_t e) { add_inplace(y + b, x + b, e - b); });
 }
 
+void add_scalar(float* y, size_t n, float c) {
+  for (size_t i = 0; i < n; ++i) y[i] += c;
+}
+
+void sub_double(float* y, size_t n, double c) {
+  typedef double v4d __attribute__((vector_size(32)));
+  const v4d cv = {c, c, c, c};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v4d d = __builtin_convertvector(simd::load(y + i), v4d) - cv;
+    simd::store(y + i, __builtin_convertvector(d, v4f));
+  }
+  for (; i < n; ++i) y[i] = static_cast<float>(static_cast<double>(y[i]) - c);
+}
+
+bool any_greater(const float* x, size_t n, float t) {
+  const v4f tv = simd::splat(t);
+  simd::v4i any = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) any |= simd::load(x + i) > tv;
+  bool r = (any[0] | any[1] | any[2] | any[3]) != 0;
+  for (; i < n; ++i) r = r || x[i] > t;
+  return r;
+}
+
 void mul_inplace(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] *= x[i];
 }

@@ -51,6 +51,13 @@ void add_inplace(float* y, const float* x, size_t n, ThreadPool& pool);
 // y[i] *= x[i]  (gated FFN)
 void mul_inplace(float* y, const float* x, size_t n);
 void mul_inplace(float* y, const float* x, size_t n, ThreadPool& pool);
+// y[i] += c
+void add_scalar(float* y, size_t n, float c);
+// float(double(y[i]) - c): log-probs from scores and their log-sum-exp, rounded once as torch's
+// float32 log_softmax with a double log-sum-exp (model/logits_process.cpp).
+void sub_double(float* y, size_t n, double c);
+// Whether some x[i] > t (a NaN is never greater).
+bool any_greater(const float* x, size_t n, float t);
 // log(sum_i exp(x[i])) over n floats (max-subtracted, vector exp, double across blocks);
 // -inf for n == 0 or all -inf.
 double log_sum_exp(const float* x, size_t n);
