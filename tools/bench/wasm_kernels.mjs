@@ -260,7 +260,7 @@ try {
     const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
     const lines = [];
     w.onmessage = (e) => { if (e.data === null) resolve(lines.join('\n')); else lines.push(e.data); };
-    w.onerror = (e) => reject(new Error(e.message));
+    w.onerror = (e) => { lines.push(`error ${e.message}`); resolve(lines.join('\n')); };  // keep what it printed
   }));
   if (args.tests) {
     console.log(text);

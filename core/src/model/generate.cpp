@@ -171,7 +171,13 @@ Result<std::vector<GeneratedSequence>> run_beam_search(StepModel& model, const G
   MBLIP_RETURN_IF_ERROR(model.begin(1));
 
   std::vector<float> logits, scores(k * static_cast<size_t>(vocab));
+  // Reserved here, not in the pool's threads, so the per-beam work allocates nothing. Seen in headless
+  // Chromium (pthreads, growing memory): with the reserve inside the pooled lambda the quality tests'
+  // beam searches trapped "memory access out of bounds" in the caller; with no memory growth, or with
+  // the allocation here, they pass. Blocks malloc'd by a worker as the shared memory grows and then
+  // read by the caller are the suspect.
   std::vector<std::vector<ScoredIndex>> row_cand(k);
+  for (auto& r : row_cand) r.reserve(2 * k);
   bool done = false;
   for (int t = 0; t < o.max_new_tokens; ++t) {
     MBLIP_RETURN_IF_ERROR(check_cancel(hooks));
@@ -185,7 +191,6 @@ Result<std::vector<GeneratedSequence>> run_beam_search(StepModel& model, const G
       log_softmax(s, vocab);                       // scores are log-probs before processing
       process_row(s, vocab, hist[b], t, o, sp);
       ops::add_scalar(s, static_cast<size_t>(vocab), beam_scores[b]);  // float32 like torch
-      row_cand[b].reserve(2 * k);
       top_scores(s, vocab, static_cast<int64_t>(b) * vocab, 2 * k, row_cand[b]);
     };
     if (ThreadPool* pool = model.worker_pool()) {
