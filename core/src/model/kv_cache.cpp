@@ -25,14 +25,14 @@ void KvCache::configure(size_t layers, size_t inner, size_t capacity) {
   len_ = 0;
 }
 
-KvCache::Row KvCache::take_buffer() {
+std::vector<float> KvCache::take_buffer() {
   const size_t n = 2 * layers_ * capacity_ * inner_;
   while (!spare_.empty()) {
-    Row b = std::move(spare_.back());
+    std::vector<float> b = std::move(spare_.back());
     spare_.pop_back();
     if (b.size() == n) return b;
   }
-  return Row(n);
+  return std::vector<float>(n);
 }
 
 void KvCache::reset(size_t rows) {
@@ -54,7 +54,7 @@ Status KvCache::reorder(const std::vector<int32_t>& parents) {
 
   old_.swap(rows_);  // old_ = previous rows; rows_ = moved-from shells
   rows_.resize(parents.size());
-  for (auto& r : rows_) r = Row();
+  for (auto& r : rows_) std::vector<float>().swap(r);
   holder_.assign(old_n, -1);  // new row that received old row's buffer
   for (size_t r = 0; r < parents.size(); ++r) {
     const size_t p = static_cast<size_t>(parents[r]);
@@ -69,7 +69,7 @@ Status KvCache::reorder(const std::vector<int32_t>& parents) {
   for (size_t r = 0; r < parents.size(); ++r) {
     if (!rows_[r].empty()) continue;
     rows_[r] = take_buffer();
-    const Row& src = rows_[static_cast<size_t>(holder_[static_cast<size_t>(parents[r])])];
+    const std::vector<float>& src = rows_[static_cast<size_t>(holder_[static_cast<size_t>(parents[r])])];
     for (size_t kv = 0; kv < 2 * layers_; ++kv)
       std::memcpy(rows_[r].data() + kv * capacity_ * inner_, src.data() + kv * capacity_ * inner_,
                   len_ * inner_ * sizeof(float));
@@ -82,7 +82,7 @@ void KvCache::ensure_capacity(size_t len) {
   size_t cap = capacity_;
   while (cap < len) cap *= 2;
   for (auto& r : rows_) {
-    Row b(2 * layers_ * cap * inner_);
+    std::vector<float> b(2 * layers_ * cap * inner_);
     for (size_t kv = 0; kv < 2 * layers_; ++kv)
       std::memcpy(b.data() + kv * cap * inner_, r.data() + kv * capacity_ * inner_, len_ * inner_ * sizeof(float));
     r = std::move(b);

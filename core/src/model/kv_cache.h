@@ -4,7 +4,6 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "mblip/status.h"
@@ -13,20 +12,6 @@ namespace mblip {
 
 class KvCache {
  public:
-  // One row's buffer. Its floats start uninitialized (new float[n], no zero fill): a position is
-  // written by the step that adds it before any attention reads it, so a fresh buffer's pages are
-  // touched (and first-touch faulted) only as positions fill, not for the whole capacity up front.
-  struct Row {
-    std::unique_ptr<float[]> p;
-    size_t n = 0;
-    Row() = default;
-    explicit Row(size_t count) : p(new float[count]), n(count) {}
-    float* data() { return p.get(); }
-    const float* data() const { return p.get(); }
-    size_t size() const { return n; }
-    bool empty() const { return !p; }
-  };
-
   void configure(size_t layers, size_t inner, size_t capacity);
   // Starts over with `rows` empty rows.
   void reset(size_t rows);
@@ -45,11 +30,11 @@ class KvCache {
   float* v(size_t row, size_t layer) { return rows_[row].data() + (2 * layer + 1) * capacity_ * inner_; }
 
  private:
-  Row take_buffer();
+  std::vector<float> take_buffer();
   size_t layers_ = 0, inner_ = 0, capacity_ = 0, len_ = 0;
-  std::vector<Row> rows_;
-  std::vector<Row> spare_;  // buffers of dropped rows, reused
-  std::vector<Row> old_;    // reorder scratch (kept to avoid per-step allocations)
+  std::vector<std::vector<float>> rows_;
+  std::vector<std::vector<float>> spare_;  // buffers of dropped rows, reused
+  std::vector<std::vector<float>> old_;    // reorder scratch (kept to avoid per-step allocations)
   std::vector<int64_t> holder_;
 };
 
