@@ -171,7 +171,8 @@ Result<std::vector<GeneratedSequence>> run_beam_search(StepModel& model, const G
   MBLIP_RETURN_IF_ERROR(model.begin(1));
 
   std::vector<float> logits, scores(k * static_cast<size_t>(vocab));
-  // Reserved here, not in the pool's threads, so the per-beam work allocates nothing. Seen in headless
+  // Reserved here, not in the pool's threads, so the per-beam work allocates nothing (the logits
+  // processors do not either: model/logits_process.cpp). Seen in headless
   // Chromium (pthreads, growing memory): with the reserve inside the pooled lambda the quality tests'
   // beam searches trapped "memory access out of bounds" in the caller; with no memory growth, or with
   // the allocation here, they pass. Blocks malloc'd by a worker as the shared memory grows and then

@@ -6,7 +6,6 @@
 #include <limits>
 #include <map>
 #include <numeric>
-#include <unordered_set>
 
 #include "ops/ops.h"
 
@@ -21,9 +20,13 @@ void apply_repetition_penalty(float* scores, int64_t vocab, const std::vector<in
                               double penalty) {
   if (penalty == 1.0) return;
   const float p = static_cast<float>(penalty);
-  std::unordered_set<int32_t> seen;
-  for (int32_t t : history) {
-    if (t < 0 || t >= vocab || !seen.insert(t).second) continue;
+  // Each distinct token once (its first occurrence), without allocating: beam search runs this on
+  // its pool's threads, which must not allocate (model/generate.cpp). Histories are short.
+  for (size_t i = 0; i < history.size(); ++i) {
+    const int32_t t = history[i];
+    if (t < 0 || t >= vocab || std::find(history.begin(), history.begin() + static_cast<std::ptrdiff_t>(i), t) !=
+                                   history.begin() + static_cast<std::ptrdiff_t>(i))
+      continue;
     float& s = scores[t];
     s = s < 0 ? s * p : s / p;
   }
