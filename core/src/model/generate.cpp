@@ -171,12 +171,10 @@ Result<std::vector<GeneratedSequence>> run_beam_search(StepModel& model, const G
   MBLIP_RETURN_IF_ERROR(model.begin(1));
 
   std::vector<float> logits, scores(k * static_cast<size_t>(vocab));
-  // Reserved here, not in the pool's threads, so the per-beam work allocates nothing (the logits
-  // processors do not either: model/logits_process.cpp). Seen in headless
-  // Chromium (pthreads, growing memory): with the reserve inside the pooled lambda the quality tests'
-  // beam searches trapped "memory access out of bounds" in the caller; with no memory growth, or with
-  // the allocation here, they pass. Blocks malloc'd by a worker as the shared memory grows and then
-  // read by the caller are the suspect.
+  // The beams' candidate lists are reserved here so that the pooled per-beam work allocates nothing
+  // (nor do the logits processors). In headless Chromium (pthreads, growing memory) a reserve inside
+  // the pooled lambda made the quality tests' beam searches trap "memory access out of bounds" in the
+  // caller; without memory growth, or with the reserve here, they pass.
   std::vector<std::vector<ScoredIndex>> row_cand(k);
   for (auto& r : row_cand) r.reserve(2 * k);
   bool done = false;
