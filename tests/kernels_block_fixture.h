@@ -88,6 +88,29 @@ inline BlockWeight make_weight(DType type, int64_t n, int64_t k, uint64_t seed) 
   return w;
 }
 
+// A float32 weight (any row length), for the kernels that requantize (kernels/int8_rows.h).
+struct F32Weight {
+  int64_t n, k;
+  std::vector<float> v;
+  TensorView view(const char* name = "test.f32") const {
+    TensorView t;
+    t.name = name;
+    t.type = DType::F32;
+    t.shape = {n, k};
+    t.data = reinterpret_cast<const uint8_t*>(v.data());
+    t.nbytes = v.size() * sizeof(float);
+    return t;
+  }
+};
+
+inline F32Weight make_f32_weight(int64_t n, int64_t k, uint64_t seed) {
+  Rng r(seed);
+  F32Weight w{n, k, std::vector<float>(static_cast<size_t>(n * k))};
+  for (auto& x : w.v) x = 0.05f * r.uniform();
+  for (int64_t c = 0; c < n; c += 5) w.v[static_cast<size_t>(c * k)] = -0.4f;  // a row minimum well below the rest
+  return w;
+}
+
 // Activations with the range of hidden states: mostly O(1), some large values, some zero blocks.
 inline std::vector<float> make_x(size_t m, size_t k, uint64_t seed) {
   Rng r(seed);

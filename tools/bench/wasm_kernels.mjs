@@ -65,6 +65,7 @@ const libs = link.match(/LINK_LIBRARIES = ([^\n]*)/)[1].split(/\s+/).filter((x) 
 const CPP = String.raw`
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -139,6 +140,15 @@ int main() {
     for (const BlockVariant& v : run) ks.push_back(std::move(make_linear_block(tv, nullptr, v).value()));
     auto def = make_linear(tv, nullptr);
     if (def.ok() && def.value()->describe().rfind("own", 0) != 0) ks.push_back(std::move(def.value()));
+    // The vision tower's pick (LinearRows::kMany), and what it is with our int8-rows kernel off.
+    LinearOptions many;
+    many.rows = LinearRows::kMany;
+    for (const char* i8 : {"on", "off"}) {
+      setenv("MBLIP_I8ROWS", i8, 1);
+      auto dm = make_linear(tv, nullptr, many);
+      if (dm.ok() && (ks.empty() || dm.value()->describe() != ks.back()->describe())) ks.push_back(std::move(dm.value()));
+    }
+    unsetenv("MBLIP_I8ROWS");
     std::vector<float> yref;
     if (CHECK) {  // the scalar reference's outputs: the row-lane kernel must equal them bit for bit
       ThreadPool p1(1);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/int8_rows.h"
 #include "kernels/linear_impl.h"
 #include "kernels/q4_0.h"
 #include "kernels/q4_0_vnni.h"
@@ -112,6 +113,21 @@ bool q4_many_as_int8(const LinearOptions& opts) {
 #endif
 }
 
+// Q8_0 weights, and the Q4_0 ones q4_many_as_int8 widens, of LinearRows::kMany (the ViT) run on our
+// int8-rows kernel (kernels/int8_rows.h) where it has a fast variant: relaxed-SIMD wasm on "usdot"
+// engines (x86 Chromium). Same int8 weights and activation resolution as XNNPACK's qc8w there, in
+// register tiles V8 keeps without spills: headless Chromium, 1 thread, M = 257, vision shapes:
+// 186-196 vs 132-137 GOP/s (tools/bench/wasm_kernels.mjs). MBLIP_I8ROWS=off: XNNPACK (same-run
+// comparisons).
+bool use_i8rows(DType type, const LinearOptions& opts) {
+  if (opts.backend != LinearBackend::kAuto || opts.rows != LinearRows::kMany) return false;
+  if (type != DType::Q8_0 && !(type == DType::Q4_0 && q4_many_as_int8(opts))) return false;
+  const char* v = std::getenv("MBLIP_I8ROWS");
+  if (v && !std::strcmp(v, "off")) return false;
+  if (choose(type, opts) != QuantPath::kXnnpack) return false;  // an explicit MBLIP_Q4_KERNEL / MBLIP_Q8_KERNEL wins
+  return i8rows_preferred();
+}
+
 #ifdef MBLIP_HAVE_XNNPACK
 XnnQ4Mode xnn_q4_mode(const LinearOptions& opts) {
 #if !defined(__EMSCRIPTEN__)
@@ -136,6 +152,7 @@ Result<std::unique_ptr<LinearKernel>> make_linear(const TensorView& weight, cons
 #if !defined(__EMSCRIPTEN__)
   if (use_vnni(weight.type, opts)) return make_linear_q4_0_vnni(weight, bias);
 #endif
+  if (use_i8rows(weight.type, opts)) return make_linear_i8rows(weight, bias);
   const QuantPath p = choose(weight.type, opts);
   if (p == QuantPath::kReference) return make_linear_reference(weight, bias);
   if (p == QuantPath::kOwn && weight.type == DType::Q8_0) return make_linear_q8_0(weight, bias);
@@ -154,6 +171,8 @@ uint64_t estimate_linear_bytes(DType type, int64_t out, int64_t in, bool bias, c
     return q4_vnni_slice_bytes((static_cast<size_t>(out) + kQ4VnniRows - 1) / kQ4VnniRows, static_cast<size_t>(in),
                                type) + b;
 #endif
+  if (use_i8rows(type, opts) && out > 0 && in > 0)
+    return i8rows_kernel_bytes(static_cast<size_t>(out), static_cast<size_t>(in), bias);
   const QuantPath p = opts.backend == LinearBackend::kReference ? QuantPath::kReference : choose(type, opts);
   if (p == QuantPath::kOwn) {  // packed blocks padded to a multiple of kQ4BlockGroup per row
     const uint64_t nbp = (static_cast<uint64_t>(in) / kQ4Block + kQ4BlockGroup - 1) / kQ4BlockGroup * kQ4BlockGroup;
@@ -180,9 +199,10 @@ std::string linear_kernel_config() {
 #ifdef MBLIP_HAVE_XNNPACK
     if (t == DType::Q4_0 && p == QuantPath::kXnnpack)  // the packed form of each row count
       for (const LinearOptions* o : {&some, &many}) k += xnn_q4_mode(*o) == XnnQ4Mode::kInt8 ? ",qc8w" : ",qb4w";
-    else if (t == DType::Q4_0 && choose(t, many) == QuantPath::kXnnpack)
+    else if (t == DType::Q4_0 && choose(t, many) == QuantPath::kXnnpack && !use_i8rows(t, many))
       k += ",many=xnnpack_qc8w";
 #endif
+    if (use_i8rows(t, many)) k += ",many=own_i8rows";
     k += ";";
   }
   return k;

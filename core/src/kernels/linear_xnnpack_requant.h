@@ -1,4 +1,4 @@
-// Internal to kernels/linear_xnnpack.cpp: the requantization helpers of the packing step (bf16
+// Internal to the kernels (linear_xnnpack.cpp, int8_rows.cpp): the requantization helpers of packing (bf16
 // scales, a row's symmetric int scale, Q4_0 nibbles in XNNPACK's order), SSE2 where it pays.
 #pragma once
 #if defined(__SSE2__)

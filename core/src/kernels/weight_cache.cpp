@@ -380,6 +380,29 @@ size_t PackedWeightStore::insert(uint32_t seed, const void* ptr, size_t size) {
   return entries_.size() - 1;
 }
 
+namespace {
+constexpr uint32_t kOwnSeed = 0x316e776f;  // "own1": our kernels' entries (XNNPACK's seeds hash its packing)
+}  // namespace
+
+size_t PackedWeightStore::find_own(const std::string& entry, size_t size) {
+  EntryScope scope(this, entry, /*inputs_are_dummies=*/false);
+  const size_t id = look_up(kOwnSeed);
+  if (id == kNotFound) return kNoEntry;
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_[id]->size == size ? id : kNoEntry;
+}
+
+size_t PackedWeightStore::insert_own(const std::string& entry, const void* bytes, size_t size) {
+  EntryScope scope(this, entry, /*inputs_are_dummies=*/false);
+  const size_t id = insert(kOwnSeed, bytes, size);
+  return id == kNotFound ? kNoEntry : id;
+}
+
+const uint8_t* PackedWeightStore::own_bytes(size_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<const uint8_t*>(addr(id));
+}
+
 const void* PackedWeightStore::addr(size_t id) const { return id < entries_.size() ? entries_[id]->addr : nullptr; }
 
 Status PackedWeightStore::finalize() {

@@ -101,6 +101,15 @@ class PackedWeightStore {
   uint64_t mapped_bytes() const { return map_bytes_; }
   const std::string& path() const { return path_; }
 
+  // Packed bytes of our own kernels (kernels/int8_rows.cpp), beside XNNPACK's and under names like
+  // theirs. find_own: the id of `entry` when the store holds it with `size` bytes (a warm load),
+  // else kNoEntry. insert_own: stores a copy; its id, or kNoEntry (out of memory). own_bytes: the
+  // entry's bytes, 64-byte aligned; valid once finalize() has run.
+  static constexpr size_t kNoEntry = SIZE_MAX;
+  size_t find_own(const std::string& entry, size_t size);
+  size_t insert_own(const std::string& entry, const void* bytes, size_t size);
+  const uint8_t* own_bytes(size_t id) const;
+
   // The entry being created on this thread (XNNPACK's keys are pointers; ours are names).
   class EntryScope {
    public:
