@@ -18,6 +18,7 @@
 // and an encoder layer at full-size shapes, ms per call and per caption; core/src/api/bench_probes.cpp)
 // in Chromium, at each --threads count. The list gives the ViT's qkv, proj, fc1, fc2 weight types
 // (default q8_0,q8_0,q4_0,q4_0: the default recipe, whose fc1/fc2 are Q4_0).
+// --env NAME=VALUE (repeatable): set in the module's environment before main, e.g. MBLIP_I8ROWS=off.
 // --check: also runs the scalar reference once per shape and counts outputs differing from it in bits
 // (the `large` path must give 0).
 import { spawnSync } from 'node:child_process';
@@ -28,7 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const web = path.join(repo, 'web');
-const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [], threads: '1', tiles: '', micro: false, tests: null, ops: null, shapes: 'vit', types: 'q4_0,q8_0', check: false };
+const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [], threads: '1', tiles: '', micro: false, tests: null, ops: null, shapes: 'vit', types: 'q4_0,q8_0', check: false, env: [] };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--build') args.build = path.resolve(v());
@@ -41,6 +42,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--micro') args.micro = true;
   else if (a === '--tests') args.tests = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : '[relaxed],[quality]';
   else if (a === '--ops') args.ops = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : 'q8_0,q8_0,q4_0,q4_0';
+  else if (a === '--env') args.env.push(v());  // NAME=VALUE set in the module before main (developer switches, e.g. MBLIP_I8ROWS=off)
   else if (a === '--tiles') args.tiles = v();  // extra row-lane tile shapes to time, e.g. 4x1,2x2 (MVxNR)
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
@@ -70,6 +72,7 @@ const CPP = String.raw`
 #include <string>
 #include <vector>
 #include "io/quant.h"
+#include "kernels/int8_rows.h"
 #include "kernels/linear.h"
 #include "kernels/q4_0.h"
 #include "kernels/q8_0.h"
@@ -165,6 +168,14 @@ int main() {
         qbest = std::min(qbest, now_ms() - t0);
       }
       std::printf("{\"shape\":\"%s M=%zu K=%zu N=%zu\",\"type\":\"-\",\"threads\":1,\"kernel\":\"quantize_acts_q8 (M x K floats)\",\"ms\":%.3f,\"gops\":0,\"differ\":-1}\n", sh.what, sh.m, sh.k, sh.n, qbest);
+      U8Acts ua;  // the int8-rows kernel's (kernels/int8_rows.h)
+      double ubest = 1e30;
+      for (int r = 0; r < REPS; ++r) {
+        const double t0 = now_ms();
+        quantize_acts_u8(x.data(), sh.m, sh.k, (sh.k + 15) / 16 * 16, ua);
+        ubest = std::min(ubest, now_ms() - t0);
+      }
+      std::printf("{\"shape\":\"%s M=%zu K=%zu N=%zu\",\"type\":\"-\",\"threads\":1,\"kernel\":\"quantize_acts_u8 (M x K floats)\",\"ms\":%.3f,\"gops\":0,\"differ\":-1}\n", sh.what, sh.m, sh.k, sh.n, ubest);
     }
     for (size_t th : thread_counts) {
       ThreadPool pool(th);
@@ -220,7 +231,11 @@ int main() {
 `;
 const vitTypes = (args.ops || 'q8_0,q8_0,q4_0,q4_0').split(',');
 if (vitTypes.length !== 4) { console.error('--ops takes four types: qkv,proj,fc1,fc2'); process.exit(2); }
-fs.writeFileSync(path.join(tmp, 'bench.cpp'), args.tests ? RUNNER : args.ops ? OPS : CPP);
+// --env: the module's environment (getenv) is set before main by a static initializer.
+const ENV_INIT = args.env.length === 0 ? '' : `#include <cstdlib>
+static const int env_set = [] { ${args.env.map((e) => { const i = e.indexOf('='); return `setenv(${JSON.stringify(e.slice(0, i))}, ${JSON.stringify(e.slice(i + 1))}, 1);`; }).join(' ')} return 0; }();
+`;
+fs.writeFileSync(path.join(tmp, 'bench.cpp'), ENV_INIT + (args.tests ? RUNNER : args.ops ? OPS : CPP));
 // Tests mode compiles the relaxed kernel tests and the quantization-quality tests (tests/test_quality.cpp:
 // every recipe's stage cosines and token agreement on the golden models, the floors natively checked)
 // with the test helpers and the build's converter library; the golden data is preloaded into the

@@ -2,7 +2,9 @@
 // the Origin Private File System; after a page reload they come from there (model.cache.packed.hit,
 // 'prepare' progress from storage) with transformers' tokens; a corrupt or truncated stored file is
 // refused, repacked and rewritten; a quota error (simulated) warns and packs; clearModelCache()
-// empties OPFS and the Cache API.
+// empties OPFS and the Cache API. The relaxed-SIMD build with an 8-bit model, whose vision tower runs
+// on our own int8 kernel where Chromium's relaxed dot is "usdot" (its packed bytes are entries of the
+// same store): the reloaded page's caption equals the first one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -142,6 +144,51 @@ test('packed-weights cache in Chromium: OPFS after reload, corrupt files refused
     const again = await loadOnce();
     assert.equal(again.packed.hit, false);
     assert.deepEqual(again.tokens, want);
+  } finally {
+    await ctx.close();
+    await srv.close();
+    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  }
+});
+
+const relaxedMod = moduleUnderTest('relaxed_mt');
+const whyRelaxed = why || (!relaxedMod ? 'no relaxed-SIMD threads module in web/dist (make wasm-relaxed && node web/scripts/build.mjs)' : false);
+
+test('packed-weights cache in Chromium, relaxed-SIMD build, q8_0 model: the reloaded page captions the same', { skip: whyRelaxed }, async () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(goldenDir, 'models/manifest.json'), 'utf8'));
+  const c = manifest.cases.find((x) => x.id === CASE);
+  const modelFile = convertGolden('tiny-mt5', 'q8_0');
+  const srv = await startServer({ root: web, port: 0, isolated: true,
+    mounts: { '/golden-models/': path.dirname(modelFile), '/module/': relaxedMod.dir, '/images/': path.join(goldenDir, 'images/files') } });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-chromium-'));
+  const ctx = await playwright.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const logs = [];
+  try {
+    const page = ctx.pages()[0] || await ctx.newPage();
+    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    const loadOnce = () => page.evaluate(async ({ model, moduleUrl, prompt }) => {
+      const { MBlip } = await import('/src/index.js');
+      const m = await MBlip.load(model, { moduleUrl, build: 'relaxed-simd-threads', threads: 2 });
+      try {
+        const img = await (await fetch('/images/coffee_rgb.png')).blob();
+        const g = await m.caption(img, { prompt, maxNewTokens: 16, numBeams: 1 });
+        const b = await m.caption(img, { prompt, maxNewTokens: 16, numBeams: 3 });
+        return { packed: m.cache.packed, build: m.info.build, greedy: g.tokens, beam: b.tokens };
+      } finally { m.dispose(); }
+    }, { model: `/golden-models/${path.basename(modelFile)}`, moduleUrl: `/module/${relaxedMod.file}`, prompt: c.prompts[0] });
+    await page.goto(`${srv.url}test/fixtures/blank.html`);
+    await page.evaluate(async () => (await import('/src/index.js')).clearModelCache());
+    const cold = await loadOnce();
+    assert.equal(cold.build, 'relaxed-simd-threads');
+    assert.equal(cold.packed.hit, false);
+    assert.equal(cold.packed.stored, true, `stored in OPFS\n${logs.join('\n')}`);
+    assert.ok(cold.greedy.length > 0);
+    await page.reload();
+    const warm = await loadOnce();
+    assert.equal(warm.packed.hit, true, `after reload: packed weights from storage\n${logs.join('\n')}`);
+    assert.deepEqual(warm.greedy, cold.greedy);
+    assert.deepEqual(warm.beam, cold.beam);
   } finally {
     await ctx.close();
     await srv.close();

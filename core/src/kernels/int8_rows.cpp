@@ -11,6 +11,9 @@
 #include "kernels/linear_xnnpack_requant.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight_cache.h"
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/q4_0.h"  // wasm_relaxed_dot_kind
 #endif
@@ -36,6 +39,17 @@ typedef uint8_t v4u8 __attribute__((vector_size(4)));
 void quantize_row_u8(const float* x, size_t k, size_t kp, uint8_t* q, float* s_out, int32_t* z_out) {
   v4f l0 = {0.f, 0.f, 0.f, 0.f}, h0 = l0;
   size_t j = 0;
+#if defined(__wasm_simd128__)
+  {  // pmin / pmax are the selects below, one instruction each
+    v128_t l = wasm_f32x4_splat(0.f), h = l;
+    for (; j + 4 <= k; j += 4) {
+      const v128_t a = wasm_v128_load(x + j);
+      l = wasm_f32x4_pmin(l, a), h = wasm_f32x4_pmax(h, a);
+    }
+    std::memcpy(&l0, &l, sizeof l0);
+    std::memcpy(&h0, &h, sizeof h0);
+  }
+#endif
   for (; j + 4 <= k; j += 4) {
     const v4f a = load4(x + j);
     l0 = select4(a < l0, a, l0), h0 = select4(h0 < a, a, h0);
@@ -51,22 +65,35 @@ void quantize_row_u8(const float* x, size_t k, size_t kp, uint8_t* q, float* s_o
     s = 1.f;  // all zero (or infinite input: garbage in, no undefined behaviour out)
   }
   const float inv = 1.f / s;
-  // x / s is within +-255 for finite rows; clamped to +-512 first (infinities, NaN: -512), then
-  // round_half_even_small in integer form, + z, clamped to 0..255.
+  // u = clamp(round_half_even(x / s) + z, 0, 255), x / s within +-255 for finite rows; NaN counts
+  // as 0. Generic form: clamped to +-512 first, then round_half_even_small in integer form.
+  j = 0;
+#if defined(__wasm_simd128__)
+  {  // the same values: exact rounding (nearest), conversions and narrowings that saturate
+    const v128_t vi = wasm_f32x4_splat(inv), vz16 = wasm_i16x8_splat(static_cast<int16_t>(z));
+    auto ints = [&](size_t o) { return wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + o), vi))); };
+    for (; j + 16 <= k; j += 16) {
+      const v128_t h0 = wasm_i16x8_add_sat(wasm_i16x8_narrow_i32x4(ints(j), ints(j + 4)), vz16);
+      const v128_t h1 = wasm_i16x8_add_sat(wasm_i16x8_narrow_i32x4(ints(j + 8), ints(j + 12)), vz16);
+      wasm_v128_store(q + j, wasm_u8x16_narrow_i16x8(h0, h1));
+    }
+  }
+#endif
   const v4f magic = {12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f}, vinv = v4f{1, 1, 1, 1} * inv;
-  const v4f lim = {512.f, 512.f, 512.f, 512.f}, nlim = -lim;
+  const v4f lim = {512.f, 512.f, 512.f, 512.f}, nlim = -lim, zero = {0.f, 0.f, 0.f, 0.f};
   const v4i vz = {z, z, z, z}, v0 = {0, 0, 0, 0}, v255 = {255, 255, 255, 255};
   auto group = [&](v4f v, uint8_t* dst, size_t count) {
     v = v * vinv;
+    v = select4(v == v, v, zero);  // NaN
     v = select4(v < lim, v, lim);
-    v = select4(nlim < v, v, nlim);  // also maps NaN to -512
+    v = select4(nlim < v, v, nlim);
     v4i u = reinterpret_cast<v4i>(v + magic) - reinterpret_cast<v4i>(magic) + vz;
     u = u < v0 ? v0 : u;
     u = u > v255 ? v255 : u;
     const v4u8 b = __builtin_convertvector(u, v4u8);
     std::memcpy(dst, &b, count);
   };
-  for (j = 0; j + 4 <= k; j += 4) group(load4(x + j), q + j, 4);
+  for (; j + 4 <= k; j += 4) group(load4(x + j), q + j, 4);
   if (j < k) {  // the tail, zero-filled to a whole group
     float t[4] = {0.f, 0.f, 0.f, 0.f};
     std::memcpy(t, x + j, (k - j) * sizeof(float));
