@@ -4,22 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startServer } from '../serve.mjs';
 import { goldenDir, findConverter, convertGolden, expectedTokens } from './fixtures/golden_models.mjs';
+import { CHROMIUM, playwright, withBrowser } from './fixtures/chromium.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.MBLIP_CHROMIUM || '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const CASES = ['tiny-mt5/c07_coffee_rgb', 'tiny-mt5/c06_coffee_rgb'];
 const FILES = ['mt', 'relaxed_mt', 'relaxed_st']; // required; the SIMD128 single-threaded one runs when present
 
-let playwright = null;
-try { playwright = await import('playwright-core'); } catch { playwright = null; }
 
 function skipReason() {
   if (!playwright) return 'playwright-core is not installed (npm ci in web/)';
@@ -30,29 +24,6 @@ function skipReason() {
   const missing = FILES.filter((f) => !fs.existsSync(path.join(web, `dist/mblip_${f}.mjs`)));
   if (missing.length) return `web/dist lacks ${missing.map((f) => `mblip_${f}.mjs`).join(', ')} (presets wasm, wasm-st, wasm-relaxed, wasm-relaxed-st)`;
   return false;
-}
-
-async function withBrowser({ isolated, mounts }, fn) {
-  const fetched = [];
-  const handler = (req) => { fetched.push(new URL(req.url, 'http://x').pathname); return false; };
-  const srv = await startServer({ root: web, port: 0, isolated, mounts, handler });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-chromium-'));
-  const ctx = await playwright.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
-  const logs = [];
-  try {
-    const page = ctx.pages()[0] || await ctx.newPage();
-    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-    await page.goto(`${srv.url}test/fixtures/blank.html`);
-    return await fn(page, fetched);
-  } catch (e) {
-    e.message += `\n--- browser log ---\n${logs.join('\n')}`;
-    throw e;
-  } finally {
-    await ctx.close();
-    await srv.close();
-    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-  }
 }
 
 // In the page: load `model` with `build` (undefined = auto), caption the PNG, report build + tokens.

@@ -4,17 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer } from '../serve.mjs';
+import { CHROMIUM, playwright, withBrowser } from './fixtures/chromium.mjs';
 
-const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.MBLIP_CHROMIUM || '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-let playwright = null;
-try { playwright = await import('playwright-core'); } catch { playwright = null; }
 const why = !playwright ? 'playwright-core is not installed' : !fs.existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}` : false;
 
 const MODEL = new Uint8Array(2 << 20); MODEL.set([71, 71, 85, 70]);
@@ -35,15 +26,7 @@ function handler(req, res, headers) {
 
 for (const isolated of [true, false]) {
   test(`package in Chromium with the stub module (${isolated ? 'isolated' : 'not isolated'}): cache, images, abort`, { skip: why }, async () => {
-    const srv = await startServer({ root: web, port: 0, isolated, handler });
-    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-chromium-'));
-    const ctx = await playwright.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
-    const logs = [];
-    try {
-      const page = ctx.pages()[0] || await ctx.newPage();
-      page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-      page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-      await page.goto(`${srv.url}test/fixtures/blank.html`);
+    await withBrowser({ isolated, handler }, async (page) => {
       const r = await page.evaluate(async () => {
         const { MBlip, ModelLoadError, AbortError } = await import('/src/index.js');
         const moduleUrl = new URL('/test/fixtures/stub_module.mjs', location.href).href;
@@ -96,13 +79,6 @@ for (const isolated of [true, false]) {
       assert.equal(r.abort.name, 'AbortError', JSON.stringify(r.abort));
       assert.ok(r.abort.isAbort && r.abort.ms < 1000 && r.abort.streamed < 300, JSON.stringify(r.abort));
       assert.deepEqual(r.next, [100, 101, 102]);
-    } catch (e) {
-      e.message += `\n--- browser log ---\n${logs.join('\n')}`;
-      throw e;
-    } finally {
-      await ctx.close();
-      await srv.close();
-      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-    }
+    });
   });
 }

@@ -8,20 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer } from '../serve.mjs';
+import { CHROMIUM, playwright, withBrowser } from './fixtures/chromium.mjs';
 import { goldenDir, findConverter, convertGolden, expectedTokens } from './fixtures/golden_models.mjs';
 import { moduleUnderTest } from './fixtures/module_under_test.mjs';
 
-const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.MBLIP_CHROMIUM || '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const CASE = 'tiny-mt5/c07_coffee_rgb';
-let playwright = null;
-try { playwright = await import('playwright-core'); } catch { playwright = null; }
 const mod = moduleUnderTest('mt');
 const why = !playwright ? 'playwright-core is not installed' : !fs.existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}`
   : !goldenDir ? 'golden data not found' : !findConverter() ? 'mblip-convert not built'
@@ -32,16 +24,8 @@ test('packed-weights cache in Chromium: OPFS after reload, corrupt files refused
   const c = manifest.cases.find((x) => x.id === CASE);
   const want = expectedTokens(c.results.greedy[0]);
   const modelFile = convertGolden('tiny-mt5');
-  const srv = await startServer({ root: web, port: 0, isolated: true,
-    mounts: { '/golden-models/': path.dirname(modelFile), '/module/': mod.dir, '/images/': path.join(goldenDir, 'images/files') } });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-chromium-'));
-  const ctx = await playwright.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
-  const logs = [];
-  try {
-    const page = ctx.pages()[0] || await ctx.newPage();
-    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-    const url = `${srv.url}test/fixtures/blank.html`;
+  const mounts = { '/golden-models/': path.dirname(modelFile), '/module/': mod.dir, '/images/': path.join(goldenDir, 'images/files') };
+  await withBrowser({ isolated: true, mounts }, async (page, _fetched, logs) => {
     // A step that does not finish within 3 minutes fails the test with the page's console.
     let step = '';
     const within = (what, p) => {
@@ -82,7 +66,6 @@ test('packed-weights cache in Chromium: OPFS after reload, corrupt files refused
       await w.close();
     }, { keep, flip }));
 
-    await page.goto(url);
     assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     await page.evaluate(async () => (await import('/src/index.js')).clearModelCache());
     const cold = await loadOnce();
@@ -144,11 +127,7 @@ test('packed-weights cache in Chromium: OPFS after reload, corrupt files refused
     const again = await loadOnce();
     assert.equal(again.packed.hit, false);
     assert.deepEqual(again.tokens, want);
-  } finally {
-    await ctx.close();
-    await srv.close();
-    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-  }
+  });
 });
 
 const relaxedMod = moduleUnderTest('relaxed_mt');
@@ -158,15 +137,8 @@ test('packed-weights cache in Chromium, relaxed-SIMD build, q8_0 model: the relo
   const manifest = JSON.parse(fs.readFileSync(path.join(goldenDir, 'models/manifest.json'), 'utf8'));
   const c = manifest.cases.find((x) => x.id === CASE);
   const modelFile = convertGolden('tiny-mt5', 'q8_0');
-  const srv = await startServer({ root: web, port: 0, isolated: true,
-    mounts: { '/golden-models/': path.dirname(modelFile), '/module/': relaxedMod.dir, '/images/': path.join(goldenDir, 'images/files') } });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-chromium-'));
-  const ctx = await playwright.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
-  const logs = [];
-  try {
-    const page = ctx.pages()[0] || await ctx.newPage();
-    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const mounts = { '/golden-models/': path.dirname(modelFile), '/module/': relaxedMod.dir, '/images/': path.join(goldenDir, 'images/files') };
+  await withBrowser({ isolated: true, mounts }, async (page) => {
     const loadOnce = () => page.evaluate(async ({ model, moduleUrl, prompt }) => {
       const { MBlip } = await import('/src/index.js');
       const m = await MBlip.load(model, { moduleUrl, build: 'relaxed-simd-threads', threads: 2 });
@@ -177,21 +149,16 @@ test('packed-weights cache in Chromium, relaxed-SIMD build, q8_0 model: the relo
         return { packed: m.cache.packed, build: m.info.build, greedy: g.tokens, beam: b.tokens };
       } finally { m.dispose(); }
     }, { model: `/golden-models/${path.basename(modelFile)}`, moduleUrl: `/module/${relaxedMod.file}`, prompt: c.prompts[0] });
-    await page.goto(`${srv.url}test/fixtures/blank.html`);
     await page.evaluate(async () => (await import('/src/index.js')).clearModelCache());
     const cold = await loadOnce();
     assert.equal(cold.build, 'relaxed-simd-threads');
     assert.equal(cold.packed.hit, false);
-    assert.equal(cold.packed.stored, true, `stored in OPFS\n${logs.join('\n')}`);
+    assert.equal(cold.packed.stored, true, 'stored in OPFS');
     assert.ok(cold.greedy.length > 0);
     await page.reload();
     const warm = await loadOnce();
-    assert.equal(warm.packed.hit, true, `after reload: packed weights from storage\n${logs.join('\n')}`);
+    assert.equal(warm.packed.hit, true, 'after reload: packed weights from storage');
     assert.deepEqual(warm.greedy, cold.greedy);
     assert.deepEqual(warm.beam, cold.beam);
-  } finally {
-    await ctx.close();
-    await srv.close();
-    fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-  }
+  });
 });
