@@ -214,15 +214,15 @@ const OPS = String.raw`
 #include "mblip/bench.h"
 int main() {
   const size_t thread_counts[] = { THREADS };
-  {  // warm-up, untimed: V8 compiles the module's optimized tier in the background during the first seconds
-    mblip::bench::OpShapes shapes;
-    mblip::bench::Probes(static_cast<int>(thread_counts[0])).ops(shapes);
-  }
   for (size_t th : thread_counts) {
     mblip::bench::OpShapes shapes;
     const char* const vt[] = VIT_TYPES;
     shapes.vit_qkv = vt[0]; shapes.vit_proj = vt[1]; shapes.vit_fc1 = vt[2]; shapes.vit_fc2 = vt[3];
     mblip::bench::Probes probes(static_cast<int>(th));
+    // Warm-up, untimed, at each thread count: V8 compiles the module's optimized tier in the
+    // background during the first seconds, and a new pool's first calls start its threads (the first
+    // op timed after a 1-thread warm-up ran 1.6x slow at 2 threads).
+    probes.ops(shapes);
     for (const auto& t : probes.ops(shapes))
       std::printf("{\"op\":\"%s\",\"threads\":%zu,\"ms\":%.3f,\"per_caption\":%.1f,\"stage\":\"%s\"}\n", t.name.c_str(), th, t.ms, t.per_image, t.stage.c_str());
   }
