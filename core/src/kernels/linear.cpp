@@ -116,8 +116,9 @@ bool q4_many_as_int8(const LinearOptions& opts) {
 // Q8_0 weights, and the Q4_0 ones q4_many_as_int8 widens, of LinearRows::kMany (the ViT) run on our
 // int8-rows kernel (kernels/int8_rows.h) where it has a fast variant: relaxed-SIMD wasm on "usdot"
 // engines (x86 Chromium). Same int8 weights and activation resolution as XNNPACK's qc8w there, in
-// register tiles V8 keeps without spills: headless Chromium, 1 thread, M = 257, vision shapes:
-// 186-196 vs 132-137 GOP/s (tools/bench/wasm_kernels.mjs). MBLIP_I8ROWS=off: XNNPACK (same-run
+// register tiles V8 keeps without spills: headless Chromium, 1 thread, M = 257, the four ViT shapes:
+// 189-198 vs 146-159 GOP/s (tools/bench/wasm_kernels.mjs, same run); at M = 32 / 47 (Q-Former,
+// cross-attention v) only 0.9-1.15x, so those stay on XNNPACK. MBLIP_I8ROWS=off: XNNPACK (same-run
 // comparisons).
 bool use_i8rows(DType type, const LinearOptions& opts) {
   if (opts.backend != LinearBackend::kAuto || opts.rows != LinearRows::kMany) return false;
