@@ -5,7 +5,8 @@
 // Tiles of 3 activation rows x 3 weight rows, 16 elements of k a step: 9 accumulators and 6 loaded
 // vectors fit x64's 16 vector registers (V8 uses no more): a prototype in headless Chromium, 1
 // thread, M = 257, vision shapes: 186-196 GOP/s vs 180-193 for 4 x 2, 93-100 for 4 x 3 / 3 x 4 /
-// 6 x 2 (spills), and 132-137 for XNNPACK's qd8-f32-qc8w 4x8c8 usdot kernel in the same run.
+// 6 x 2 (spills), and 132-137 for XNNPACK's qd8-f32-qc8w 4x8c8 usdot kernel in the same run. Two
+// k-steps an iteration spilled too (120-128 vs 207 GOP/s, 2026-12-05 10:05 UTC): one step a loop.
 #if defined(__wasm_relaxed_simd__)
 #include <wasm_simd128.h>
 
