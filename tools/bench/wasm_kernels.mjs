@@ -42,7 +42,11 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--micro') args.micro = true;
   else if (a === '--tests') args.tests = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : '[relaxed],[quality]';
   else if (a === '--ops') args.ops = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : 'q8_0,q8_0,q4_0,q4_0';
-  else if (a === '--env') args.env.push(v());  // NAME=VALUE set in the module before main (developer switches, e.g. MBLIP_I8ROWS=off)
+  else if (a === '--env') {  // NAME=VALUE set in the module before main (developer switches, e.g. MBLIP_I8ROWS=off)
+    const e = v() || '';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) { console.error(`--env takes NAME=VALUE, got '${e}'`); process.exit(2); }
+    args.env.push(e);
+  }
   else if (a === '--tiles') args.tiles = v();  // extra row-lane tile shapes to time, e.g. 4x1,2x2 (MVxNR)
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
@@ -143,15 +147,19 @@ int main() {
     for (const BlockVariant& v : run) ks.push_back(std::move(make_linear_block(tv, nullptr, v).value()));
     auto def = make_linear(tv, nullptr);
     if (def.ok() && def.value()->describe().rfind("own", 0) != 0) ks.push_back(std::move(def.value()));
-    // The vision tower's pick (LinearRows::kMany), and what it is with our int8-rows kernel off.
+    // The vision tower's pick (LinearRows::kMany), and what it is with our int8-rows kernel off
+    // (the switch is put back as it was: --env may have set it).
     LinearOptions many;
     many.rows = LinearRows::kMany;
+    const char* was = std::getenv("MBLIP_I8ROWS");
+    const std::string saved = was ? was : "";
     for (const char* i8 : {"on", "off"}) {
       setenv("MBLIP_I8ROWS", i8, 1);
       auto dm = make_linear(tv, nullptr, many);
       if (dm.ok() && (ks.empty() || dm.value()->describe() != ks.back()->describe())) ks.push_back(std::move(dm.value()));
     }
-    unsetenv("MBLIP_I8ROWS");
+    if (was) setenv("MBLIP_I8ROWS", saved.c_str(), 1);
+    else unsetenv("MBLIP_I8ROWS");
     std::vector<float> yref;
     if (CHECK) {  // the scalar reference's outputs: the row-lane kernel must equal them bit for bit
       ThreadPool p1(1);

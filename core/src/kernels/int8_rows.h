@@ -3,7 +3,7 @@
 // quantized per row to unsigned 8 bits with a zero point (XNNPACK's qd8 resolution), integer dot
 // products over the whole row. Its one fast variant is relaxed-SIMD wasm on engines whose relaxed
 // dot is an unsigned x signed int8 dot ("usdot", x86 Chromium: one VNNI instruction a dot), where
-// small register tiles run ~1.4x XNNPACK's own usdot kernel (int8_rows_relaxed_wasm.cpp). The
+// small register tiles run ~1.25-1.3x XNNPACK's own usdot kernel (int8_rows_relaxed_wasm.cpp). The
 // scalar form here is its reference (same integers and float epilogue: identical outputs).
 // Not for model code: make_linear picks it (kernels/linear.cpp).
 #pragma once
