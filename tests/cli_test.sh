@@ -94,5 +94,13 @@ expect 0 "languages" "$MBLIP" languages
 lines=$(wc -l < "$TMP/out.txt")
 if [ "$lines" -eq 96 ]; then ok "96 languages"; else bad "languages: $lines lines"; fi
 
+# bench: several captions in one session (the first reported apart as cold), usage errors.
+expect 0 "bench --runs 2 --json" "$MBLIP" bench -m "$MODEL" --threads 1 --no-probes --tokens 3 --beams 2 --runs 2 --json
+for f in '"runs": 2' '"first_caption_greedy_ms"' '"caption_greedy_ms"' '"beam_steps_per_s"'; do contains "$TMP/out.txt" "$f" "bench field $f"; done
+expect 0 "bench --runs 2 table" "$MBLIP" bench -m "$MODEL" --threads 1 --no-probes --tokens 3 --beams 0 --runs 2
+contains "$TMP/out.txt" "the first (cold) caption took" "bench reports the cold caption"
+expect 2 "bench --runs 0" "$MBLIP" bench -m "$MODEL" --runs 0
+expect 2 "bench without model" "$MBLIP" bench --runs 2
+
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

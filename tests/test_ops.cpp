@@ -375,18 +375,22 @@ TEST_CASE("vectorized ops match the scalar references at model-like shapes", "[o
   for (size_t n : {size_t(1), size_t(7), size_t(37), size_t(40000)}) {
     auto x = randn(n, 21, 4.0f);
     if (n > 2) x[1] = -12.0f, x[2] = 30.0f;
-    std::vector<float> e = x, er = x, t = x, tr = x, e2 = x, ep = x;
+    std::vector<float> e = x, er = x, t = x, tr = x, e2 = x, ep = x, t1 = x, tp = x;
     ops::gelu_erf(e.data(), n, one);  // pooled form: XNNPACK's vgelu where built in
     ops::gelu_erf(e2.data(), n, two);
     ops::gelu_erf(ep.data(), n);      // portable vector code
     ops::ref::gelu_erf(er.data(), n);
-    ops::gelu_tanh(t.data(), n, two);
+    ops::gelu_tanh(t.data(), n, two);  // pooled form: 8 lanes on AVX2 machines
+    ops::gelu_tanh(t1.data(), n, one);
+    ops::gelu_tanh(tp.data(), n);      // portable vector code
     ops::ref::gelu_tanh(tr.data(), n);
     CHECK(e == e2);  // thread-count independent
+    CHECK(t == t1);
     for (size_t i = 0; i < n; ++i) {
       REQUIRE(e[i] == Approx(er[i]).margin(1e-6).epsilon(1e-5));
       REQUIRE(ep[i] == Approx(er[i]).margin(1e-6).epsilon(1e-5));
       REQUIRE(t[i] == Approx(tr[i]).margin(1e-6).epsilon(1e-5));
+      REQUIRE(tp[i] == Approx(tr[i]).margin(1e-6).epsilon(1e-5));
     }
   }
   // softmax with masked (lowest) entries: exactly 0 there.

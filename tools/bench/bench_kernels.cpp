@@ -2,12 +2,16 @@
 // Q4_0->qb4w/qc4w/qc8w) and of our own Q4_0 kernel (every ISA variant of the build) at every
 // linear shape of mBLIP mt0-xl (ViT 1408->4224, 1408<->6144; T5 2048->5120, 5120->2048,
 // 2048->2048; head 2048->250112) and M = 1, 5, 45, 257 (head: 1, 5), 1 and 2 threads, plus the
-// per-call cost of XNNPACK's reshape+setup at M=1. Natively the limits are measured in the same
+// per-call cost of XNNPACK's reshape+setup at M=1; on AVX-512 VNNI also our small-m kernel. Natively the limits are measured in the same
 // run (streaming read bandwidth, int8 GEMM peak; mblip/bench.h) and each row gives its
 // ratio: weight bytes / time against the bandwidth for M <= 5, GFLOP/s against the peak above.
 // Usage: mblip-bench-kernels [max_threads] [seconds_per_case] [weight-shape filter: 0 = all, 1..7]
+//                            [path filter: only paths whose name contains it]
 //        mblip-bench-kernels ops [max_threads] [reps]: model ops (attention, GELU, norms) with the
 //        switchable paths old vs new in one process, interleaved, best of reps (ops_ab below).
+//        mblip-bench-kernels step [threads] [reps] [layers]: the linears of one mt0-xl decoder step
+//        (default recipe, `layers` layers, default 24, and the head), distinct weights streamed from
+//        memory, at M = 1 and 5 (greedy / beam-5 step), make_linear's choice (step_bench below).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,6 +26,7 @@
 #include "io/quant.h"
 #include "kernels/linear_xnnpack.h"
 #include "kernels/q4_0.h"
+#include "kernels/q4_0_vnni.h"
 #include "kernels/thread_pool.h"
 #include "ops/ops.h"
 #include "mblip/bench.h"
@@ -148,16 +153,97 @@ int ops_ab(int max_threads, int reps) {
         ops::gelu_erf(x.data(), x.size(), pool);
       });
     }
+    {
+      const auto x0 = random_floats(47 * 5120, 6, 3.0f);
+      std::vector<float> x(x0.size());
+      ab("t5 gelu_tanh 47x5120 (+ input copy), 4 vs 8 lanes", "MBLIP_OPS_AVX2", reps, [&] {
+        std::copy(x0.begin(), x0.end(), x.begin());
+        ops::gelu_tanh(x.data(), x.size(), pool);
+      });
+    }
+  }
+  return 0;
+}
+
+// One decoder step's linears as the default recipe stores them (per layer Q4_0: self q / k, cross q /
+// o, wi0, wi1, wo; Q8_0: self v / o; then the Q4_0 head; cross k / v are computed once per caption),
+// distinct weights so that they stream from memory as in a step; make_linear's kFew choice; best of
+// reps per M. `layers` scales the model down (the head always full).
+int step_bench(int threads, int reps, int layers) {
+  struct Shape { size_t k, n; DType type; };
+  const Shape per_layer[] = {{2048, 2048, DType::Q4_0}, {2048, 2048, DType::Q4_0}, {2048, 2048, DType::Q4_0},
+                             {2048, 2048, DType::Q4_0}, {2048, 5120, DType::Q4_0}, {2048, 5120, DType::Q4_0},
+                             {5120, 2048, DType::Q4_0}, {2048, 2048, DType::Q8_0}, {2048, 2048, DType::Q8_0}};
+  std::vector<Shape> shapes;
+  for (int l = 0; l < layers; ++l) shapes.insert(shapes.end(), std::begin(per_layer), std::end(per_layer));
+  shapes.push_back({2048, 250112, DType::Q4_0});
+  struct Group { std::string what; std::vector<std::unique_ptr<LinearKernel>> k; size_t bytes = 0, params = 0; };
+  Group groups[3] = {{"q4_0 layers"}, {"q8_0 layers"}, {"q4_0 head"}};
+  LinearOptions lo;
+  lo.rows = LinearRows::kFew;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& s = shapes[i];
+    const auto wf = random_floats(s.n * s.k, 100 + static_cast<uint32_t>(i), 0.05f);
+    std::vector<uint8_t> w(dtype_bytes(s.type, static_cast<int64_t>(s.n * s.k)).value());
+    quantize_row(s.type, wf.data(), w.data(), static_cast<int64_t>(s.n * s.k));
+    TensorView tv;
+    tv.name = "w" + std::to_string(i);
+    tv.type = s.type;
+    tv.shape = {static_cast<int64_t>(s.n), static_cast<int64_t>(s.k)};
+    tv.data = w.data();
+    tv.nbytes = w.size();
+    auto kr = make_linear(tv, nullptr, lo);  // packs a copy: w may go
+    if (!kr.ok()) {
+      std::printf("%s\n", kr.status().to_string().c_str());
+      return 1;
+    }
+    Group& g = groups[i + 1 == shapes.size() ? 2 : s.type == DType::Q8_0 ? 1 : 0];
+    g.bytes += kr.value()->memory_bytes();
+    g.params += s.n * s.k;
+    g.k.push_back(std::move(kr).value());
+  }
+  ThreadPool pool(threads);
+  {  // what each of a step's ~500 pooled calls costs besides its work
+    volatile size_t sink = 0;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < 10000; ++i) pool.parallel_for(16, [&](size_t j) { sink = sink + j; });
+      best = std::min(best, seconds_since(t0) / 10000);
+    }
+    std::printf("pool dispatch (parallel_for of 16 trivial tasks, %d threads): %.2f us a call\n", pool.threads(),
+                best * 1e6);
+  }
+  const auto x = random_floats(5 * 5120, 3, 1.f);
+  std::vector<float> y(5 * 250112);
+  std::printf("decoder-step linears, %d layer(s), %d thread(s), best of %d:\n", layers, pool.threads(), reps);
+  for (const Group& g : groups) {
+    std::printf("  %-12s %3zu x %-40s %5.0f MB:", g.what.c_str(), g.k.size(), g.k.front()->describe().c_str(),
+                g.bytes * 1e-6);
+    for (size_t m : {1, 5}) {
+      double best = 1e30;
+      for (int r = 0; r < reps; ++r) {
+        const auto t0 = Clock::now();
+        for (const auto& k : g.k) (void)k->forward(x.data(), m, y.data(), pool);
+        best = std::min(best, seconds_since(t0));
+      }
+      std::printf("  M=%zu %6.2f ms %5.1f GB/s", m, best * 1e3, g.bytes / best * 1e-9);
+    }
+    std::printf("\n");
   }
   return 0;
 }
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "step") == 0)
+    return step_bench(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 10,
+                      argc > 4 ? std::atoi(argv[4]) : 24);
   if (argc > 1 && std::strcmp(argv[1], "ops") == 0)
     return ops_ab(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 20);
   const int max_threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const double budget = argc > 2 ? std::atof(argv[2]) : 1.0;
   const int only = argc > 3 ? std::atoi(argv[3]) : 0;
+  const std::string path_filter = argc > 4 ? argv[4] : "";
   struct WeightShape {
     size_t k, n;
     const char* what;
@@ -173,6 +259,7 @@ int main(int argc, char** argv) {
     DType type;
     XnnQ4Mode q4;
     const Q4Variant* own;  // non-null: our own Q4_0 kernel on this ISA variant
+    bool vnni = false;     // our small-m AVX-512 VNNI kernel (kernels/q4_0_vnni.h)
   };
   std::vector<Variant> variants = {{"f32", DType::F32, XnnQ4Mode::kBlockwise, nullptr},
                                    {"q8_0->qc8w", DType::Q8_0, XnnQ4Mode::kBlockwise, nullptr},
@@ -183,6 +270,10 @@ int main(int argc, char** argv) {
   for (const Q4Variant& v : q4_0_variants()) own_names.push_back(std::string("q4_0 own ") + v.name);
   for (size_t i = 0; i < q4_0_variants().size(); ++i)
     variants.push_back({own_names[i].c_str(), DType::Q4_0, XnnQ4Mode::kBlockwise, &q4_0_variants()[i]});
+  if (cpu_has_avx512_vnni()) {
+    variants.push_back({"q4_0 own vnni small-m", DType::Q4_0, XnnQ4Mode::kBlockwise, nullptr, true});
+    variants.push_back({"q8_0 own vnni small-m", DType::Q8_0, XnnQ4Mode::kBlockwise, nullptr, true});
+  }
   if (xnn_initialize(nullptr) != xnn_status_success) {
     std::printf("XNNPACK unsupported here\n");
     return 1;
@@ -213,6 +304,7 @@ int main(int argc, char** argv) {
     const auto x = random_floats(max_m * s.k, 2, 1.f);
     std::vector<float> y(max_m * s.n);
     for (const Variant& v : variants) {
+      if (!path_filter.empty() && std::string(v.name).find(path_filter) == std::string::npos) continue;
       if (v.type == DType::F32 && s.n * s.k > (size_t{1} << 28)) {  // 2 GB of f32: not in wasm32
         std::printf("%-22s      %-24s skipped (f32 weights > 1 GB)\n", s.what, v.name);
         continue;
@@ -237,7 +329,8 @@ int main(int argc, char** argv) {
       XnnLinearOptions opts;
       opts.q4 = v.q4;
       const auto t0 = Clock::now();
-      auto kr = v.own ? make_linear_q4_0(tv, nullptr, v.own) : make_linear_xnnpack_with(tv, nullptr, opts);
+      auto kr = v.vnni ? make_linear_q4_0_vnni(tv, nullptr)
+                : v.own ? make_linear_q4_0(tv, nullptr, v.own) : make_linear_xnnpack_with(tv, nullptr, opts);
       const double create = seconds_since(t0);
       if (!kr.ok()) {
         std::printf("%s: %s\n", v.name, kr.status().to_string().c_str());

@@ -77,6 +77,9 @@ MBLIP_VNNI_TARGET void group_rows(const uint8_t* qg, const uint16_t* sg, size_t 
   const int32_t* xq[MR];
   const float* xd[MR];
   const int32_t* xs[MR];
+  // The row loops are unrolled on purpose: GCC 12 leaves them rolled (they hold inline asm), and acc[]
+  // then lives on the stack with the row pointers spilled around it.
+#pragma GCC unroll 8
   for (int t = 0; t < MR; ++t) {
     acc[t] = _mm512_setzero_ps();
     xq[t] = reinterpret_cast<const int32_t*>(a.q + (i0 + t) * k);
@@ -102,6 +105,7 @@ MBLIP_VNNI_TARGET void group_rows(const uint8_t* qg, const uint16_t* sg, size_t 
       for (int q = 0; q < 8; ++q) w[q] = _mm512_loadu_si512(wq + 64 * q);
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sg + b * 16)));
+#pragma GCC unroll 8
     for (int t = 0; t < MR; ++t) {
       const int32_t* x4 = xq[t] + b * 8;  // the block's 32 int8 as 8 groups of 4
       __m512i s0 = _mm512_set1_epi32(xs[t][b]);
@@ -122,6 +126,7 @@ MBLIP_VNNI_TARGET void group_rows(const uint8_t* qg, const uint16_t* sg, size_t 
   const size_t valid = n - r0 < kQ4VnniRows ? n - r0 : kQ4VnniRows;
   const __mmask16 mk = static_cast<__mmask16>(valid == 16 ? 0xFFFFu : (1u << valid) - 1u);
   const __m512 bv = bias ? _mm512_maskz_loadu_ps(mk, bias + r0) : _mm512_setzero_ps();
+#pragma GCC unroll 8
   for (int t = 0; t < MR; ++t) _mm512_mask_storeu_ps(y + (i0 + t) * n + r0, mk, _mm512_add_ps(acc[t], bv));
 }
 

@@ -2,7 +2,7 @@
 // ops/simd.h. Rows (or fixed chunks of long arrays) are split across the pool; each row/chunk is
 // computed by one task in a fixed order, so results are thread-count independent. With XNNPACK
 // built in, the pooled gelu_erf can run on its vgelu kernels (opt-in, elementwise_xnnpack.cpp);
-// on x86-64 with AVX2+FMA it runs the same formula 8 lanes wide (elementwise_avx2.cpp).
+// on x86-64 with AVX2+FMA the pooled GELUs run the same formulas 8 lanes wide (elementwise_avx2.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -150,6 +150,12 @@ void gelu_erf(float* x, size_t n, ThreadPool& pool) {
   for_chunks(n, &pool, [&](size_t b, size_t e) { map_inplace(x, b, e, [](v4f v) { return simd::gelu_erf(v); }); });
 }
 void gelu_tanh(float* x, size_t n, ThreadPool& pool) {
+#ifdef MBLIP_OPS_HAVE_AVX2
+  if (detail::have_avx2_fma() && !avx2_off()) {
+    for_chunks(n, &pool, [&](size_t b, size_t e) { detail::gelu_tanh_avx2(x + b, e - b); });
+    return;
+  }
+#endif
   for_chunks(n, &pool, [&](size_t b, size_t e) { map_inplace(x, b, e, [](v4f v) { return simd::gelu_tanh(v); }); });
 }
 void gelu_erf(float* x, size_t n) { map_inplace(x, 0, n, [](v4f v) { return simd::gelu_erf(v); }); }

@@ -1,5 +1,6 @@
-// x86-64 AVX2+FMA build of the erf-form GELU of ops/simd.h (same Abramowitz & Stegun erfc and
-// exp formulas, 8 lanes, fused multiply-adds): elementwise.cpp calls it when the CPU has AVX2.
+// x86-64 AVX2+FMA build of the GELUs of ops/simd.h (the erf form: same Abramowitz & Stegun erfc and
+// exp formulas; the tanh form; 8 lanes, fused multiply-adds): elementwise.cpp calls them when the CPU
+// has AVX2.
 // Compiled with -mavx2 -mfma (core/CMakeLists.txt: *_avx2.cpp); plain GCC vectors, no intrinsics.
 #include <cstddef>
 #include <cstdint>
@@ -58,26 +59,37 @@ inline v8f gelu8(v8f x) {
   return 0.5f * x * one_plus_erf;
 }
 
-}  // namespace
+// simd::gelu_tanh on 8 lanes: x / (1 + e^{-2u}), u = sqrt(2/pi) (x + 0.044715 x^3).
+inline v8f gelu_tanh8(v8f x) {
+  const v8f u = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp8(-2.0f * u));
+}
 
-void gelu_erf_avx2(float* x, size_t n) {
+// f over n floats in place, 8 at a time, the tail through a padded vector.
+template <typename F>
+inline void map8(float* x, size_t n, F f) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     v8f v;
     std::memcpy(&v, x + i, sizeof(v));
-    v = gelu8(v);
+    v = f(v);
     std::memcpy(x + i, &v, sizeof(v));
   }
-  if (i < n) {  // tail through a padded vector
+  if (i < n) {
     float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     std::memcpy(tmp, x + i, (n - i) * sizeof(float));
     v8f v;
     std::memcpy(&v, tmp, sizeof(v));
-    v = gelu8(v);
+    v = f(v);
     std::memcpy(tmp, &v, sizeof(v));
     std::memcpy(x + i, tmp, (n - i) * sizeof(float));
   }
 }
+
+}  // namespace
+
+void gelu_erf_avx2(float* x, size_t n) { map8(x, n, gelu8); }
+void gelu_tanh_avx2(float* x, size_t n) { map8(x, n, gelu_tanh8); }
 
 }  // namespace detail
 }  // namespace ops

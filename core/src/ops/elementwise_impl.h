@@ -16,9 +16,10 @@ bool xnn_gelu_erf(float* x, size_t n, ThreadPool& pool);
 
 #if (defined(__x86_64__) || defined(_M_X64)) && !defined(__EMSCRIPTEN__)
 #define MBLIP_OPS_HAVE_AVX2 1
-// simd::gelu_erf on 8 AVX2 lanes with FMA (elementwise_avx2.cpp); only call when the CPU has
-// AVX2 and FMA (have_avx2_fma()).
+// simd::gelu_erf / simd::gelu_tanh on 8 AVX2 lanes with FMA (elementwise_avx2.cpp); only call when
+// the CPU has AVX2 and FMA (have_avx2_fma()).
 void gelu_erf_avx2(float* x, size_t n);
+void gelu_tanh_avx2(float* x, size_t n);
 inline bool have_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 #endif
 
