@@ -61,8 +61,12 @@ QuantPath choose(DType type, const LinearOptions& opts = LinearOptions()) {
 // (same-run comparisons). Q4_0: on by default: beam-5 steps 16-28% faster, greedy unchanged at 2
 // threads (measured 2026-12-04, `mblip bench`), and its per-block activation quantization is closer
 // to the HF goldens (tests/test_quality.cpp: default recipe teacher-forced 0.951 -> 0.957, greedy
-// 0 -> 1 / 11, beam 3 0 -> 2 / 11). Q8_0: off: does not pay (XNNPACK qc8w, per-row scales, needs no
-// per-block epilogue: 0.30 vs 0.43 ms at m = 5 on 2048 x 2048); kept for measurements only.
+// 0 -> 1 / 11, beam 3 0 -> 2 / 11). Q8_0: off. In cache XNNPACK qc8w (per-row scales, no per-block
+// epilogue) is faster (0.30 vs 0.43 ms at m = 5 on 2048 x 2048); streamed from memory as in a decoder
+// step the kernel is ahead since it prefetches 8 KiB (the default recipe's 48 self-attention v / o of a
+// step: 3.5-4.9 vs 4.6-5.4 ms at m = 5, about equal at m = 1; `mblip-bench-kernels step`, 2026-12-05),
+// but switched on it makes the all-q8_0 recipe miss a golden greedy token at a top-2 gap of 0.104
+// (tests/test_quality.cpp, issue 13's rule: none above 0.05), so it stays a measurement switch.
 bool small_m_by_default(DType type) { return type == DType::Q4_0; }
 
 bool use_vnni(DType type, const LinearOptions& opts) {

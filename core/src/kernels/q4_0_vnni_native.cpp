@@ -64,8 +64,12 @@ MBLIP_VNNI_TARGET inline __m512i dpbusd_bcast(__m512i s, __m512i u, const int32_
   return s;
 }
 
-// Bytes to prefetch ahead: about one memory latency of work (fewer rows, less work a byte, farther).
-constexpr size_t prefetch_bytes(int mr) { return mr == 1 ? 8192 : mr == 2 ? 4096 : 2048; }
+// Bytes to prefetch ahead, whatever the row count: 8 KiB (32 Q4_0 blocks of a group). A beam-5 step's
+// Q4_0 linears streamed from memory (`mblip-bench-kernels step`, 24 layers + head, M = 5) took 15.0-16.0
+// + 5.9-6.3 ms with it against 17.3-20.8 + 7.7-8.4 ms at 2 KiB (the earlier distance for 3+ rows, about
+// one memory latency of in-cache work: too short once the weights come from DRAM); 4 and 16 KiB in
+// between; cache-resident shapes (M = 45, 257) unchanged. One row: 8 KiB as before (4 KiB slower).
+constexpr size_t kPrefetchBytes = 8192;
 
 // MR activation rows (i0..i0+MR) x one group of 16 output rows starting at r0; QB: quant bytes a
 // block (256: Q4_0 nibbles, 512: Q8_0 bytes + 128).
@@ -87,7 +91,7 @@ MBLIP_VNNI_TARGET void group_rows(const uint8_t* qg, const uint16_t* sg, size_t 
     xs[t] = a.ns8 + (i0 + t) * nb;
   }
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  constexpr size_t kAhead = prefetch_bytes(MR);
+  constexpr size_t kAhead = kPrefetchBytes;
   for (size_t b = 0; b < nb; ++b) {
     const uint8_t* wq = qg + b * QB;
     // The weights stream from memory once per step: fetch ahead (past the group's end this reads
