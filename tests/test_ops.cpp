@@ -472,7 +472,9 @@ TEST_CASE("attention_rows (one query per row, own K/V per row) matches the scala
                           {32, 64, 47, 5, false, 0, false, true},   // cross-attention, padded prompt keys
                           {3, 7, 1, 1, true, 0, true, false},       // first step: one key, odd head_dim
                           {5, 10, 13, 3, true, 12, true, true},     // head_dim not a multiple of 4
-                          {2, 88, 9, 2, false, 0, false, false}};
+                          {2, 88, 9, 2, false, 0, false, false},
+                          {3, 67, 8, 2, true, 7, true, true},       // exactly 8 keys; head_dim 64 + 3
+                          {4, 130, 17, 3, false, 0, true, false}};  // 2 x 64 + 2 columns, 16 + 1 keys
   for (const Shape& sh : shapes) {
     const size_t inner = sh.heads * sh.dh;
     auto q = randn(sh.rows * inner, 41, 1.5f), bias = randn(sh.heads * sh.kl, 44);
@@ -505,6 +507,11 @@ TEST_CASE("attention_rows (one query per row, own K/V per row) matches the scala
     a.causal_offset = sh.off;
     ThreadPool p1(1), p2(2), p3(3);
     std::vector<float> o1(sh.rows * inner), o2(o1.size()), o3(o1.size()), one(o1.size()), ref(o1.size());
+    // The 4-lane path too where the 8-lane AVX2 one is the default (MBLIP_OPS_AVX2=0 selects it).
+    std::vector<float> o4(o1.size());
+    ::setenv("MBLIP_OPS_AVX2", "0", 1);
+    ops::attention_rows(q.data(), kp.data(), vp.data(), o4.data(), a, sh.rows, p2);
+    ::unsetenv("MBLIP_OPS_AVX2");
     ops::attention_rows(q.data(), kp.data(), vp.data(), o1.data(), a, sh.rows, p1);
     std::vector<float> scratch(ops::attention_scratch_floats(a, p2));
     ops::AttentionArgs a2 = a;
@@ -519,10 +526,14 @@ TEST_CASE("attention_rows (one query per row, own K/V per row) matches the scala
     CHECK(o1 == o2);  // independent of the thread count
     CHECK(o1 == o3);
     CHECK(o1 == one);  // same as one attention() per row
-    double worst = 0;
-    for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::fabs(double(o1[i]) - ref[i]));
+    double worst = 0, worst4 = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      worst = std::max(worst, std::fabs(double(o1[i]) - ref[i]));
+      worst4 = std::max(worst4, std::fabs(double(o4[i]) - ref[i]));
+    }
     INFO("heads " << sh.heads << " dh " << sh.dh << " kv " << sh.kl << " rows " << sh.rows);
     CHECK(worst < 2e-5);
+    CHECK(worst4 < 2e-5);
   }
 }
 

@@ -153,6 +153,26 @@ int ops_ab(int max_threads, int reps) {
         ops::gelu_erf(x.data(), x.size(), pool);
       });
     }
+    {  // a beam-5 decoder step's cross-attention: 5 query rows, one encoder K/V of 47 keys
+      const size_t heads = 32, dh = 64, kl = 47, rows = 5, inner = heads * dh;
+      auto q = random_floats(rows * inner, 7, 1.0f), k = random_floats(kl * inner, 8, 1.0f),
+           v = random_floats(kl * inner, 9, 1.0f);
+      std::vector<float> out(rows * inner);
+      std::vector<const float*> kr(rows, k.data()), vr(rows, v.data());
+      ops::AttentionArgs a;
+      a.heads = heads;
+      a.head_dim = dh;
+      a.q_len = 1;
+      a.kv_len = kl;
+      a.q_stride = a.k_stride = a.v_stride = a.out_stride = inner;
+      a.scale = 1.0f;
+      std::vector<float> scratch(ops::attention_scratch_floats(a, pool));
+      a.scratch = scratch.data();
+      a.scratch_floats = scratch.size();
+      ab("t5 decoder attention 5 rows x 1x47, 32 x 64, 4 vs 8 lanes", "MBLIP_OPS_AVX2", reps * 10, [&] {
+        ops::attention_rows(q.data(), kr.data(), vr.data(), out.data(), a, rows, pool);
+      });
+    }
     {
       const auto x0 = random_floats(47 * 5120, 6, 3.0f);
       std::vector<float> x(x0.size());
@@ -178,7 +198,10 @@ int step_bench(int threads, int reps, int layers) {
   for (int l = 0; l < layers; ++l) shapes.insert(shapes.end(), std::begin(per_layer), std::end(per_layer));
   shapes.push_back({2048, 250112, DType::Q4_0});
   struct Group { std::string what; std::vector<std::unique_ptr<LinearKernel>> k; size_t bytes = 0, params = 0; };
-  Group groups[3] = {{"q4_0 layers"}, {"q8_0 layers"}, {"q4_0 head"}};
+  Group groups[3];
+  groups[0].what = "q4_0 layers";
+  groups[1].what = "q8_0 layers";
+  groups[2].what = "q4_0 head";
   LinearOptions lo;
   lo.rows = LinearRows::kFew;
   for (size_t i = 0; i < shapes.size(); ++i) {

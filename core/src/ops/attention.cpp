@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/attention_impl.h"
+#include "ops/elementwise_impl.h"
 #include "ops/ops.h"
 #include "ops/simd.h"
 
@@ -257,6 +258,15 @@ void attention_rows(const float* q, const float* const* k, const float* const* v
   // (head, row) items, head-major: each is computed the same way in any group (results do not
   // depend on the thread count), and a thread runs one head's rows back to back, so K / V shared by
   // the rows (cross-attention under beam search: one encoder output) are read from memory once.
+#ifdef MBLIP_OPS_HAVE_AVX2
+  if (detail::use_avx2()) {  // the same steps 8 lanes wide (attention_avx2.cpp)
+    for_item_groups(rows * a.heads, a.kv_len, a, pool, [&](size_t i, float* s) {
+      const size_t h = i / rows, r = i % rows;
+      detail::run_head_single_avx2(q + r * a.q_stride, k[r], v[r], out + r * a.out_stride, a, h, s);
+    });
+    return;
+  }
+#endif
   for_item_groups(rows * a.heads, a.kv_len, a, pool, [&](size_t i, float* s) {
     const size_t h = i / rows, r = i % rows;
     run_head_single(q + r * a.q_stride, k[r], v[r], out + r * a.out_stride, a, h, s);

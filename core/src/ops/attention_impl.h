@@ -21,6 +21,13 @@ inline size_t visible_keys(const AttentionArgs& a, size_t i) {
   return n;
 }
 
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(__EMSCRIPTEN__)
+// run_head_single (attention.cpp) on 8 AVX2 lanes with FMA (attention_avx2.cpp): head h of one query
+// row against n keys, `s` kv_len floats of scratch. Only call when the CPU has AVX2 and FMA.
+void run_head_single_avx2(const float* q, const float* k, const float* v, float* out, const AttentionArgs& a,
+                          size_t h, float* s);
+#endif
+
 // True when the shapes are large enough for the GEMM path and it is built in (XNNPACK) and
 // not switched off (environment MBLIP_ATTENTION_GEMM=0, for before/after timings).
 bool gemm_attention_wanted(const AttentionArgs& a);

@@ -20,11 +20,6 @@ using simd::v4f;
 constexpr size_t kRowsPerTask = 16;
 constexpr size_t kChunk = 16384;  // elements per task of the element-wise ops (multiple of 8)
 
-// MBLIP_OPS_AVX2=0 keeps the 4-lane code on AVX2 machines (before/after timings).
-inline bool avx2_off() {
-  const char* e = std::getenv("MBLIP_OPS_AVX2");
-  return e && e[0] == '0';
-}
 
 template <typename F>
 void for_row_chunks(size_t rows, ThreadPool& pool, F&& f) {
@@ -142,7 +137,7 @@ void gelu_erf(float* x, size_t n, ThreadPool& pool) {
   if (detail::xnn_gelu_erf(x, n, pool)) return;
 #endif
 #ifdef MBLIP_OPS_HAVE_AVX2
-  if (detail::have_avx2_fma() && !avx2_off()) {
+  if (detail::use_avx2()) {
     for_chunks(n, &pool, [&](size_t b, size_t e) { detail::gelu_erf_avx2(x + b, e - b); });
     return;
   }
@@ -151,7 +146,7 @@ void gelu_erf(float* x, size_t n, ThreadPool& pool) {
 }
 void gelu_tanh(float* x, size_t n, ThreadPool& pool) {
 #ifdef MBLIP_OPS_HAVE_AVX2
-  if (detail::have_avx2_fma() && !avx2_off()) {
+  if (detail::use_avx2()) {
     for_chunks(n, &pool, [&](size_t b, size_t e) { detail::gelu_tanh_avx2(x + b, e - b); });
     return;
   }

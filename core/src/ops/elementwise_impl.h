@@ -1,8 +1,9 @@
 // Internal to core/src/ops: element-wise ops served by XNNPACK when it is built in
 // (elementwise_xnnpack.cpp); each returns false when it did nothing, and the caller then runs
-// the portable vector code of elementwise.cpp.
+// the portable vector code of elementwise.cpp. And the switch of the 8-lane AVX2 paths.
 #pragma once
 #include <cstddef>
+#include <cstdlib>
 
 #include "kernels/thread_pool.h"
 
@@ -21,6 +22,12 @@ bool xnn_gelu_erf(float* x, size_t n, ThreadPool& pool);
 void gelu_erf_avx2(float* x, size_t n);
 void gelu_tanh_avx2(float* x, size_t n);
 inline bool have_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+// The 8-lane paths are used: the CPU has AVX2 and FMA and MBLIP_OPS_AVX2 is not 0 (that keeps the
+// 4-lane code, for before/after timings).
+inline bool use_avx2() {
+  const char* e = std::getenv("MBLIP_OPS_AVX2");
+  return have_avx2_fma() && !(e && e[0] == '0');
+}
 #endif
 
 }  // namespace detail
