@@ -293,10 +293,12 @@ int main(int argc, char** argv) {
   for (const Q4Variant& v : q4_0_variants()) own_names.push_back(std::string("q4_0 own ") + v.name);
   for (size_t i = 0; i < q4_0_variants().size(); ++i)
     variants.push_back({own_names[i].c_str(), DType::Q4_0, XnnQ4Mode::kBlockwise, &q4_0_variants()[i]});
+#if defined(__x86_64__) && !defined(__EMSCRIPTEN__)
   if (cpu_has_avx512_vnni()) {
     variants.push_back({"q4_0 own vnni small-m", DType::Q4_0, XnnQ4Mode::kBlockwise, nullptr, true});
     variants.push_back({"q8_0 own vnni small-m", DType::Q8_0, XnnQ4Mode::kBlockwise, nullptr, true});
   }
+#endif
   if (xnn_initialize(nullptr) != xnn_status_success) {
     std::printf("XNNPACK unsupported here\n");
     return 1;
@@ -352,8 +354,12 @@ int main(int argc, char** argv) {
       XnnLinearOptions opts;
       opts.q4 = v.q4;
       const auto t0 = Clock::now();
+#if defined(__x86_64__) && !defined(__EMSCRIPTEN__)
       auto kr = v.vnni ? make_linear_q4_0_vnni(tv, nullptr)
                 : v.own ? make_linear_q4_0(tv, nullptr, v.own) : make_linear_xnnpack_with(tv, nullptr, opts);
+#else
+      auto kr = v.own ? make_linear_q4_0(tv, nullptr, v.own) : make_linear_xnnpack_with(tv, nullptr, opts);
+#endif
       const double create = seconds_since(t0);
       if (!kr.ok()) {
         std::printf("%s: %s\n", v.name, kr.status().to_string().c_str());
