@@ -86,7 +86,8 @@ const char* kBenchHelp =
     "  --runs N            captions in one session (default 1): with N >= 2 the first (cold: fresh\n"
     "                      buffers) is reported on its own, the table gives the median of the others\n"
     "  --prompt TEXT       prompt (default 'Caption in English:')\n"
-    "  --no-probes         skip the bandwidth / peak probes and the ops table\n"
+    "  --no-probes         skip the bandwidth / peak probes, the ops table (each op alone) and the\n"
+    "                      vision stage profiled in place (each op timed where it runs)\n"
     "  --json              one JSON object instead of the table\n"
     "  -h, --help          this help\n";
 
@@ -340,6 +341,14 @@ int cmd_bench(Args& args) {
     mblip::bench::set_linear_types(shapes, st.tensors);
     ops = probe.ops(shapes);
   }
+  // The vision stage once more with each op timed where it runs (its weights streamed from memory,
+  // as in a caption), beside the ops timed alone.
+  std::vector<std::pair<std::string, double>> vision_profile;
+  if (probes) {
+    auto vp = mblip::bench::profile_vision(sess);
+    if (!vp.ok()) return fail(cmd, vp.status());
+    vision_profile = std::move(vp).value();
+  }
 
   // FLOPs and bytes per stage.
   const auto& c = st.cfg;
@@ -441,6 +450,9 @@ int cmd_bench(Args& args) {
       nlohmann::ordered_json so = nlohmann::ordered_json::object();
       for (const auto& x : stage_other) so[x.name] = {{"stage_ms", x.stage_ms}, {"ops_ms", x.ops_ms}, {"other_ms", x.stage_ms - x.ops_ms}};
       j["other"] = so;
+      nlohmann::ordered_json vp = nlohmann::ordered_json::array();
+      for (const auto& [op, ms] : vision_profile) vp.push_back({{"op", op}, {"ms", ms}});
+      j["vision_profile"] = vp;
     }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
@@ -485,6 +497,23 @@ int cmd_bench(Args& args) {
       std::cout << "  " << std::left << std::setw(44) << (so.name + " other (stage - ops above)") << std::right
                 << std::setw(24) << fmt(so.stage_ms - so.ops_ms, 1) << " ms (" << fmt(so.stage_ms, 1) << " - "
                 << fmt(so.ops_ms, 1) << ")\n";
+    if (!vision_profile.empty()) {
+      // Each op's time inside one more vision stage (ms per image) beside its time alone x calls.
+      std::cout << "\nvision stage where it runs (one more image, each op timed in place; alone = the table above):\n";
+      double sum = 0;
+      const double stage_ms = vision_profile.back().second;
+      for (size_t i = 0; i + 1 < vision_profile.size(); ++i) {
+        const auto& [op, ms] = vision_profile[i];
+        sum += ms;
+        std::string alone = "-";
+        for (const OpTiming& t : ops)
+          if (t.stage == "vision" && t.name.compare(0, op.size(), op) == 0) alone = fmt(t.ms * t.per_image, 1);
+        std::cout << "  " << std::left << std::setw(44) << op << std::right << std::setw(9) << fmt(ms, 1)
+                  << " ms   alone " << std::setw(7) << alone << " ms\n";
+      }
+      std::cout << "  " << std::left << std::setw(44) << "other (stage - ops in place)" << std::right << std::setw(9)
+                << fmt(stage_ms - sum, 1) << " ms   (stage " << fmt(stage_ms, 1) << " ms)\n";
+    }
   }
   return kExitOk;
 }

@@ -1,7 +1,10 @@
-// mblip bench's ops table: the timed linears take the model's weight types (set_linear_types).
+// mblip bench's ops table: the timed linears take the model's weight types (set_linear_types); the
+// vision stage profiled in place (profile_vision).
 #include <catch2/catch.hpp>
 
 #include "mblip/bench.h"
+#include "support/golden.h"
+#include "support/models.h"
 
 using namespace mblip;
 
@@ -31,4 +34,40 @@ TEST_CASE("bench ops table uses the model's type for each timed linear", "[bench
   bench::set_linear_types(plain, {entry("t.enc.0.ffn.wi", "f16")});
   CHECK(plain.t5_wi == "f16");
   CHECK(plain.vit_fc1 == bench::OpShapes().vit_fc1);
+}
+
+TEST_CASE("bench profile_vision times every vision op in place and leaves results unchanged", "[bench]") {
+  MBLIP_REQUIRE_GOLDEN();
+  auto m = Model::load_file(mblip_test::golden_gguf("tiny-mt5", "f32"));
+  REQUIRE(m.ok());
+  auto s = m.value()->new_session();
+  REQUIRE(s.ok());
+  Session& sess = *s.value();
+  std::vector<uint8_t> rgb(64 * 48 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 7);
+  auto before = sess.embed_pixels(rgb.data(), 64, 48);
+  REQUIRE(before.ok());
+  auto p = bench::profile_vision(sess);
+  INFO(p.status().to_string());
+  REQUIRE(p.ok());
+  const auto& ms = p.value();
+  REQUIRE(ms.size() >= 2);
+  CHECK(ms.back().first == "vision stage");
+  double sum = 0;
+  std::vector<std::string> names;
+  for (size_t i = 0; i + 1 < ms.size(); ++i) {
+    CHECK(ms[i].second >= 0.0);
+    sum += ms[i].second;
+    names.push_back(ms[i].first);
+  }
+  // Every op of the stage, each once (summed over the layers), in the order they first run.
+  const std::vector<std::string> want = {"vit patch embedding", "vit layer_norm", "vit qkv linear",
+                                         "vit attention",       "vit proj linear", "vit residual add",
+                                         "vit fc1 linear",      "vit gelu_erf",   "vit fc2 linear"};
+  CHECK(names == want);
+  CHECK(sum <= ms.back().second * 1.0001 + 1e-3);  // the scopes do not overlap
+  // Profiling is switched off again and changes nothing: the next embedding is the same.
+  auto after = sess.embed_pixels(rgb.data(), 64, 48);
+  REQUIRE(after.ok());
+  CHECK(after.value().data == before.value().data);
 }

@@ -34,6 +34,12 @@ struct OpShapes {
   std::string t5_attn = "q4_0", t5_wi = "q4_0", t5_wo = "q4_0";
 };
 
+// The vision stage of `session` run once on fixed pixel values with each op timed where it runs
+// (wall milliseconds summed over the stage's calls, in first-call order; model/op_profile.h), then
+// the whole stage's time as the last entry, "vision stage". Unlike Probes::ops (each op alone, its
+// weights cache-resident) this accounts for the stage as a caption runs it.
+Result<std::vector<std::pair<std::string, double>>> profile_vision(api::Session& session);
+
 // The model's types for the timed linears, from its tensors (ModelFile::tensors()): those of its
 // first ViT block and encoder layer. Types of tensors the model lacks stay as they are.
 void set_linear_types(OpShapes& shapes, const std::vector<TensorEntry>& tensors);

@@ -358,6 +358,7 @@ class Session {
 
   struct Impl;
   explicit Session(std::unique_ptr<Impl> impl);  // internal: use Model::new_session
+  Impl& impl() { return *impl_; }                // internal (core/src/api)
 
  private:
   std::unique_ptr<Impl> impl_;

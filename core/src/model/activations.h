@@ -14,6 +14,7 @@
 namespace mblip {
 
 class T5DecoderSession;
+struct OpProfile;
 
 // The largest inputs the buffers are planned for (larger ones grow them on first use).
 struct ActivationLimits {
@@ -37,6 +38,8 @@ struct Activations {
   // The decoder of the last generation (cross K/V, KV cache, step activations), restarted by
   // the next one (MBlipModel::decoder_for) so its buffers are reused.
   std::unique_ptr<T5DecoderSession> decoder;
+  // When set, the vision stage adds each op's wall time to it (model/op_profile.h; `mblip bench`).
+  OpProfile* profile = nullptr;
 
   // Sizes every buffer for `c` and `lim` (attention scratch for `pool`'s thread count).
   Status reserve(const ModelConfig& c, const ActivationLimits& lim, const ThreadPool& pool);

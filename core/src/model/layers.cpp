@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "model/op_profile.h"
+
 namespace mblip {
 
 // transformers T5Attention._relative_position_bucket
@@ -85,11 +87,20 @@ Status T5FeedForward::forward(const float* x, size_t rows, float* y, float* scra
   return Status::Ok();
 }
 
-Status GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
-  MBLIP_RETURN_IF_ERROR(fc1.forward(x, rows, scratch, pool));
-  ops::gelu_erf(scratch, rows * static_cast<size_t>(fc1.out_features()), pool);
-  MBLIP_RETURN_IF_ERROR(fc2.forward(scratch, rows, y, pool));
-  return Status::Ok();
+Status GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool, OpProfile* prof,
+                        const char* const names[3]) const {
+  static const char* const kNames[3] = {"fc1", "gelu", "fc2"};
+  const char* const* n = names ? names : kNames;
+  {
+    OpTimer t(prof, n[0]);
+    MBLIP_RETURN_IF_ERROR(fc1.forward(x, rows, scratch, pool));
+  }
+  {
+    OpTimer t(prof, n[1]);
+    ops::gelu_erf(scratch, rows * static_cast<size_t>(fc1.out_features()), pool);
+  }
+  OpTimer t(prof, n[2]);
+  return fc2.forward(scratch, rows, y, pool);
 }
 
 void additive_mask(const float* mask01, size_t n, float* out) {

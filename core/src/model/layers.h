@@ -43,9 +43,12 @@ struct T5FeedForward {
 };
 
 // Blip2MLP / BERT intermediate+output dense: fc2(gelu_erf(fc1 x)). scratch: rows*hidden floats.
+struct OpProfile;
 struct GeluMlp {
   ops::Linear fc1, fc2;
-  Status forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const;
+  // prof: when set, each of fc1 / GELU / fc2 adds its time under `names` (model/op_profile.h).
+  Status forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool,
+                 OpProfile* prof = nullptr, const char* const names[3] = nullptr) const;
 };
 
 // Additive key mask from a 0/1 attention mask: 0 where kept, ops::kMaskValue where masked.

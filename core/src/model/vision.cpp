@@ -1,6 +1,8 @@
 // EVA ViT (transformers Blip2VisionEmbeddings, Blip2EncoderLayer, Blip2Attention, Blip2MLP).
 #include "model/vision.h"
 
+#include "model/op_profile.h"
+
 #include <cmath>
 #include <string>
 
@@ -46,22 +48,26 @@ Status VisionTower::forward(const float* pixels, Activations& act, const float**
   const float eps = static_cast<float>(cfg_.layer_norm_eps);
   using A = Activations;
 
+  OpProfile* prof = act.profile;  // per-op times for `mblip bench` (model/op_profile.h); usually null
   // Blip2VisionEmbeddings: stride-p conv == linear over (C, ky, kx)-ordered patch vectors.
   const size_t pin = 3 * p * p;
-  float* patches = A::at_least(act.v_patches, (n - 1) * pin);
-  for (size_t py = 0; py < grid; ++py)
-    for (size_t px = 0; px < grid; ++px) {
-      float* dst = patches + (py * grid + px) * pin;
-      for (size_t c = 0; c < 3; ++c)
-        for (size_t ky = 0; ky < p; ++ky) {
-          const float* src = pixels + c * img * img + (py * p + ky) * img + px * p;
-          for (size_t kx = 0; kx < p; ++kx) *dst++ = src[kx];
-        }
-    }
   float* h = A::at_least(act.v_h, n * d);
-  for (size_t i = 0; i < d; ++i) h[i] = cls_[i];  // class token first
-  MBLIP_RETURN_IF_ERROR(patch_.forward(patches, n - 1, h + d, pool));
-  ops::add_inplace(h, pos_.data(), n * d, pool);
+  {
+    OpTimer t(prof, "vit patch embedding");
+    float* patches = A::at_least(act.v_patches, (n - 1) * pin);
+    for (size_t py = 0; py < grid; ++py)
+      for (size_t px = 0; px < grid; ++px) {
+        float* dst = patches + (py * grid + px) * pin;
+        for (size_t c = 0; c < 3; ++c)
+          for (size_t ky = 0; ky < p; ++ky) {
+            const float* src = pixels + c * img * img + (py * p + ky) * img + px * p;
+            for (size_t kx = 0; kx < p; ++kx) *dst++ = src[kx];
+          }
+      }
+    for (size_t i = 0; i < d; ++i) h[i] = cls_[i];  // class token first
+    MBLIP_RETURN_IF_ERROR(patch_.forward(patches, n - 1, h + d, pool));
+    ops::add_inplace(h, pos_.data(), n * d, pool);
+  }
 
   float* x = A::at_least(act.v_x, n * d);
   float* qkv = A::at_least(act.v_qkv, n * 3 * d);
@@ -77,19 +83,42 @@ Status VisionTower::forward(const float* pixels, Activations& act, const float**
   a.scale = 1.0f / std::sqrt(static_cast<float>(dh));  // head_dim ** -0.5
   a.scratch_floats = ops::attention_scratch_floats(a, pool);
   a.scratch = A::at_least(act.v_attn, a.scratch_floats);
+  static const char* const kMlp[3] = {"vit fc1 linear", "vit gelu_erf", "vit fc2 linear"};
   for (const Layer& l : layers_) {
     // Blip2EncoderLayer: pre-LN self-attention and MLP, each with a residual.
-    ops::layer_norm(h, n, d, l.ln1_w.data(), l.ln1_b.data(), eps, x, pool);
-    MBLIP_RETURN_IF_ERROR(l.qkv.forward(x, n, qkv, pool));  // per token: [q (H x dh) | k | v]
-    ops::attention(qkv, qkv + d, qkv + 2 * d, ctx, a, pool);
-    MBLIP_RETURN_IF_ERROR(l.proj.forward(ctx, n, tmp, pool));
-    ops::add_inplace(h, tmp, n * d, pool);
-    ops::layer_norm(h, n, d, l.ln2_w.data(), l.ln2_b.data(), eps, x, pool);
-    MBLIP_RETURN_IF_ERROR(l.mlp.forward(x, n, tmp, mlp_scratch, pool));
+    {
+      OpTimer t(prof, "vit layer_norm");
+      ops::layer_norm(h, n, d, l.ln1_w.data(), l.ln1_b.data(), eps, x, pool);
+    }
+    {
+      OpTimer t(prof, "vit qkv linear");
+      MBLIP_RETURN_IF_ERROR(l.qkv.forward(x, n, qkv, pool));  // per token: [q (H x dh) | k | v]
+    }
+    {
+      OpTimer t(prof, "vit attention");
+      ops::attention(qkv, qkv + d, qkv + 2 * d, ctx, a, pool);
+    }
+    {
+      OpTimer t(prof, "vit proj linear");
+      MBLIP_RETURN_IF_ERROR(l.proj.forward(ctx, n, tmp, pool));
+    }
+    {
+      OpTimer t(prof, "vit residual add");
+      ops::add_inplace(h, tmp, n * d, pool);
+    }
+    {
+      OpTimer t(prof, "vit layer_norm");
+      ops::layer_norm(h, n, d, l.ln2_w.data(), l.ln2_b.data(), eps, x, pool);
+    }
+    MBLIP_RETURN_IF_ERROR(l.mlp.forward(x, n, tmp, mlp_scratch, pool, prof, kMlp));
+    OpTimer t(prof, "vit residual add");
     ops::add_inplace(h, tmp, n * d, pool);
   }
   float* o = A::at_least(act.v_out, n * d);
-  ops::layer_norm(h, n, d, post_w_.data(), post_b_.data(), eps, o, pool);
+  {
+    OpTimer t(prof, "vit layer_norm");
+    ops::layer_norm(h, n, d, post_w_.data(), post_b_.data(), eps, o, pool);
+  }
   *out = o;
   return Status::Ok();
 }
