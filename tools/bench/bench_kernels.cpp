@@ -9,6 +9,8 @@
 //                            [path filter: only paths whose name contains it]
 //        mblip-bench-kernels ops [max_threads] [reps]: model ops (attention, GELU, norms) with the
 //        switchable paths old vs new in one process, interleaved, best of reps (ops_ab below).
+//        mblip-bench-kernels vit [threads] [reps]: the ViT's linears at M = 257, one weight called
+//        39 times (cache-resident) vs 39 distinct weights (streamed, as in the vision stage).
 //        mblip-bench-kernels step [threads] [reps] [layers]: the linears of one mt0-xl decoder step
 //        (default recipe, `layers` layers, default 24, and the head), distinct weights streamed from
 //        memory, at M = 1 and 5 (greedy / beam-5 step), make_linear's choice (step_bench below).
@@ -257,7 +259,60 @@ int step_bench(int threads, int reps, int layers) {
   return 0;
 }
 
+// The ViT's four linears at M = 257 as the default recipe stores them (qkv / proj Q8_0, fc1 / fc2
+// Q4_0), make_linear's kMany choice: 39 calls on one weight (it stays cache-resident: what the ops
+// table of `mblip bench` times) against one call on each of 39 distinct weights (streamed from
+// memory: what the vision stage does). Best of reps, ms an image.
+int vit_bench(int threads, int reps) {
+  struct Shape { const char* what; size_t k, n; DType type; };
+  const Shape shapes[] = {{"vit qkv", 1408, 4224, DType::Q8_0}, {"vit proj", 1408, 1408, DType::Q8_0},
+                          {"vit fc1", 1408, 6144, DType::Q4_0}, {"vit fc2", 6144, 1408, DType::Q4_0}};
+  constexpr int kLayers = 39;
+  constexpr size_t kM = 257;
+  ThreadPool pool(threads);
+  LinearOptions lo;
+  lo.rows = LinearRows::kMany;
+  const auto x = random_floats(kM * 6144, 3, 1.f);
+  std::vector<float> y(kM * 6144);
+  std::printf("ViT linears at M = %zu, %d thread(s), best of %d, ms an image (%d layers):\n", kM, pool.threads(), reps,
+              kLayers);
+  for (const Shape& s : shapes) {
+    std::vector<std::unique_ptr<LinearKernel>> ks;
+    for (int l = 0; l < kLayers; ++l) {
+      const auto wf = random_floats(s.n * s.k, 200 + static_cast<uint32_t>(l), 0.05f);
+      std::vector<uint8_t> w(dtype_bytes(s.type, static_cast<int64_t>(s.n * s.k)).value());
+      quantize_row(s.type, wf.data(), w.data(), static_cast<int64_t>(s.n * s.k));
+      TensorView tv;
+      tv.name = std::string(s.what) + std::to_string(l);
+      tv.type = s.type;
+      tv.shape = {static_cast<int64_t>(s.n), static_cast<int64_t>(s.k)};
+      tv.data = w.data();
+      tv.nbytes = w.size();
+      auto kr = make_linear(tv, nullptr, lo);
+      if (!kr.ok()) {
+        std::printf("%s\n", kr.status().to_string().c_str());
+        return 1;
+      }
+      ks.push_back(std::move(kr).value());
+    }
+    double same = 1e30, distinct = 1e30;
+    for (int r = 0; r < reps; ++r) {
+      auto t0 = Clock::now();
+      for (int l = 0; l < kLayers; ++l) (void)ks[0]->forward(x.data(), kM, y.data(), pool);
+      same = std::min(same, seconds_since(t0));
+      t0 = Clock::now();
+      for (int l = 0; l < kLayers; ++l) (void)ks[static_cast<size_t>(l)]->forward(x.data(), kM, y.data(), pool);
+      distinct = std::min(distinct, seconds_since(t0));
+    }
+    std::printf("  %-9s %5zu->%-5zu %-40s one weight %7.1f ms   %d weights %7.1f ms   x%.2f\n", s.what, s.k, s.n,
+                ks[0]->describe().c_str(), same * 1e3, kLayers, distinct * 1e3, distinct / same);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "vit") == 0)
+    return vit_bench(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 5);
   if (argc > 1 && std::strcmp(argv[1], "step") == 0)
     return step_bench(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 10,
                       argc > 4 ? std::atoi(argv[4]) : 24);
