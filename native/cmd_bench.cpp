@@ -87,7 +87,7 @@ const char* kBenchHelp =
     "                      buffers) is reported on its own, the table gives the median of the others\n"
     "  --prompt TEXT       prompt (default 'Caption in English:')\n"
     "  --no-probes         skip the bandwidth / peak probes, the ops table (each op alone) and the\n"
-    "                      vision stage profiled in place (each op timed where it runs)\n"
+    "                      vision and encoder stages profiled in place (each op timed where it runs)\n"
     "  --json              one JSON object instead of the table\n"
     "  -h, --help          this help\n";
 
@@ -319,11 +319,15 @@ int cmd_bench(Args& args) {
   // The vision stage once more with each op timed where it runs (its weights streamed from memory,
   // as in a caption), beside the ops timed alone. Before the probes: their 4 GiB read buffer can
   // push the mapped weights out of the page cache.
-  std::vector<std::pair<std::string, double>> vision_profile;
+  std::vector<std::pair<std::string, double>> vision_profile, encoder_profile;
   if (probes) {
     auto vp = mblip::bench::profile_vision(sess);
     if (!vp.ok()) return fail(cmd, vp.status());
     vision_profile = std::move(vp).value();
+    auto ep = mblip::bench::profile_encoder(
+        sess, static_cast<size_t>(st.cfg.num_query_tokens) + greedy.value().prompt_tokens);
+    if (!ep.ok()) return fail(cmd, ep.status());
+    encoder_profile = std::move(ep).value();
   }
 
   // Machine limits, measured now (after the model stages, so the probe buffer stays out of
@@ -452,9 +456,12 @@ int cmd_bench(Args& args) {
       nlohmann::ordered_json so = nlohmann::ordered_json::object();
       for (const auto& x : stage_other) so[x.name] = {{"stage_ms", x.stage_ms}, {"ops_ms", x.ops_ms}, {"other_ms", x.stage_ms - x.ops_ms}};
       j["other"] = so;
-      nlohmann::ordered_json vp = nlohmann::ordered_json::array();
-      for (const auto& [op, ms] : vision_profile) vp.push_back({{"op", op}, {"ms", ms}});
-      j["vision_profile"] = vp;
+      for (const auto& [key, prof] : {std::make_pair("vision_profile", &vision_profile),
+                                       std::make_pair("encoder_profile", &encoder_profile)}) {
+        nlohmann::ordered_json pj = nlohmann::ordered_json::array();
+        for (const auto& [op, ms] : *prof) pj.push_back({{"op", op}, {"ms", ms}});
+        j[key] = pj;
+      }
     }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
@@ -499,17 +506,20 @@ int cmd_bench(Args& args) {
       std::cout << "  " << std::left << std::setw(44) << (so.name + " other (stage - ops above)") << std::right
                 << std::setw(24) << fmt(so.stage_ms - so.ops_ms, 1) << " ms (" << fmt(so.stage_ms, 1) << " - "
                 << fmt(so.ops_ms, 1) << ")\n";
-    if (!vision_profile.empty()) {
-      // Each op's time inside one more vision stage (ms per image) beside its time alone x calls.
-      std::cout << "\nvision stage where it runs (one more image, each op timed in place; alone = the table above):\n";
+    // Each op's time inside one more run of the stage beside its time alone x calls.
+    for (const auto& [stage, prof] : {std::make_pair(std::string("vision"), &vision_profile),
+                                      std::make_pair(std::string("encoder"), &encoder_profile)}) {
+      if (prof->empty()) continue;
+      std::cout << "\n" << stage
+                << " stage where it runs (one more run, each op timed in place; alone = the table above):\n";
       double sum = 0;
-      const double stage_ms = vision_profile.back().second;
-      for (size_t i = 0; i + 1 < vision_profile.size(); ++i) {
-        const auto& [op, ms] = vision_profile[i];
+      const double stage_ms = prof->back().second;
+      for (size_t i = 0; i + 1 < prof->size(); ++i) {
+        const auto& [op, ms] = (*prof)[i];
         sum += ms;
         std::string alone = "-";
         for (const OpTiming& t : ops)
-          if (t.stage == "vision" && t.name.compare(0, op.size(), op) == 0) alone = fmt(t.ms * t.per_image, 1);
+          if (t.stage == stage && t.name.compare(0, op.size(), op) == 0) alone = fmt(t.ms * t.per_image, 1);
         std::cout << "  " << std::left << std::setw(44) << op << std::right << std::setw(9) << fmt(ms, 1)
                   << " ms   alone " << std::setw(7) << alone << " ms\n";
       }

@@ -1,5 +1,5 @@
 // mblip bench's ops table: the timed linears take the model's weight types (set_linear_types); the
-// vision stage profiled in place (profile_vision).
+// vision and encoder stages profiled in place (profile_vision, profile_encoder).
 #include <catch2/catch.hpp>
 
 #include "mblip/bench.h"
@@ -36,7 +36,7 @@ TEST_CASE("bench ops table uses the model's type for each timed linear", "[bench
   CHECK(plain.vit_fc1 == bench::OpShapes().vit_fc1);
 }
 
-TEST_CASE("bench profile_vision times every vision op in place and leaves results unchanged", "[bench]") {
+TEST_CASE("bench profiles time every vision / encoder op in place and leave results unchanged", "[bench]") {
   MBLIP_REQUIRE_GOLDEN();
   auto m = Model::load_file(mblip_test::golden_gguf("tiny-mt5", "f32"));
   REQUIRE(m.ok());
@@ -66,6 +66,24 @@ TEST_CASE("bench profile_vision times every vision op in place and leaves result
                                          "vit fc1 linear",      "vit gelu_erf",   "vit fc2 linear"};
   CHECK(names == want);
   CHECK(sum <= ms.back().second * 1.0001 + 1e-3);  // the scopes do not overlap
+  // The encoder the same way (tiny-mt5: gated gelu_new FFN).
+  auto e = bench::profile_encoder(sess, 7);
+  INFO(e.status().to_string());
+  REQUIRE(e.ok());
+  std::vector<std::string> enames;
+  double esum = 0;
+  for (size_t i = 0; i + 1 < e.value().size(); ++i) {
+    CHECK(e.value()[i].second >= 0.0);
+    esum += e.value()[i].second;
+    enames.push_back(e.value()[i].first);
+  }
+  CHECK(e.value().back().first == "encoder stage");
+  const std::vector<std::string> ewant = {"t5 position bias + mask", "t5 rms_norm", "t5 q/k/v/o linear",
+                                          "t5 encoder attention", "t5 residual add", "t5 wi0/wi1 linear",
+                                          "t5 gelu_tanh", "t5 gate mul", "t5 wo linear"};
+  CHECK(enames == ewant);
+  CHECK(esum <= e.value().back().second * 1.0001 + 1e-3);
+  CHECK_FALSE(bench::profile_encoder(sess, 0).ok());
   // Profiling is switched off again and changes nothing: the next embedding is the same.
   auto after = sess.embed_pixels(rgb.data(), 64, 48);
   REQUIRE(after.ok());

@@ -39,6 +39,9 @@ struct OpShapes {
 // the whole stage's time as the last entry, "vision stage". Unlike Probes::ops (each op alone, its
 // weights cache-resident) this accounts for the stage as a caption runs it.
 Result<std::vector<std::pair<std::string, double>>> profile_vision(api::Session& session);
+// The same for the T5 encoder on `len` positions (fixed inputs, no padding), the last entry
+// "encoder stage".
+Result<std::vector<std::pair<std::string, double>>> profile_encoder(api::Session& session, size_t len);
 
 // The model's types for the timed linears, from its tensors (ModelFile::tensors()): those of its
 // first ViT block and encoder layer. Types of tensors the model lacks stay as they are.

@@ -38,7 +38,8 @@ struct Activations {
   // The decoder of the last generation (cross K/V, KV cache, step activations), restarted by
   // the next one (MBlipModel::decoder_for) so its buffers are reused.
   std::unique_ptr<T5DecoderSession> decoder;
-  // When set, the vision stage adds each op's wall time to it (model/op_profile.h; `mblip bench`).
+  // When set, the vision stage and the T5 encoder add each op's wall time to it (model/op_profile.h;
+  // `mblip bench`).
   OpProfile* profile = nullptr;
 
   // Sizes every buffer for `c` and `lim` (attention scratch for `pool`'s thread count).

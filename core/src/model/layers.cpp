@@ -69,22 +69,33 @@ Status T5FeedForward::load(WeightLoader& w, const std::string& p, const TextConf
   return Status::Ok();
 }
 
-Status T5FeedForward::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const {
+Status T5FeedForward::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool,
+                              OpProfile* prof) const {
   const size_t n = rows * static_cast<size_t>(d_ff);
   float* h0 = scratch;
-  MBLIP_RETURN_IF_ERROR(wi0.forward(x, rows, h0, pool));
-  switch (act) {
-    case Act::kRelu: ops::relu(h0, n); break;
-    case Act::kGeluNew: ops::gelu_tanh(h0, n, pool); break;
-    case Act::kGeluErf: ops::gelu_erf(h0, n, pool); break;
+  {
+    OpTimer t(prof, "t5 wi0/wi1 linear");
+    MBLIP_RETURN_IF_ERROR(wi0.forward(x, rows, h0, pool));
+  }
+  {
+    OpTimer t(prof, act == Act::kRelu ? "t5 relu" : act == Act::kGeluNew ? "t5 gelu_tanh" : "t5 gelu_erf");
+    switch (act) {
+      case Act::kRelu: ops::relu(h0, n); break;
+      case Act::kGeluNew: ops::gelu_tanh(h0, n, pool); break;
+      case Act::kGeluErf: ops::gelu_erf(h0, n, pool); break;
+    }
   }
   if (gated) {
     float* h1 = scratch + n;
-    MBLIP_RETURN_IF_ERROR(wi1.forward(x, rows, h1, pool));
+    {
+      OpTimer t(prof, "t5 wi0/wi1 linear");
+      MBLIP_RETURN_IF_ERROR(wi1.forward(x, rows, h1, pool));
+    }
+    OpTimer t(prof, "t5 gate mul");
     ops::mul_inplace(h0, h1, n, pool);
   }
-  MBLIP_RETURN_IF_ERROR(wo.forward(h0, rows, y, pool));
-  return Status::Ok();
+  OpTimer t(prof, "t5 wo linear");
+  return wo.forward(h0, rows, y, pool);
 }
 
 Status GeluMlp::forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool, OpProfile* prof,

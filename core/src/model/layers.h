@@ -32,18 +32,21 @@ struct T5AttentionWeights {
 };
 
 // T5DenseGatedActDense (wo(act(wi_0 x) * wi_1 x)) or T5DenseActDense (wo(act(wi x))).
+struct OpProfile;
 struct T5FeedForward {
   bool gated = true;
   enum class Act { kRelu, kGeluNew, kGeluErf } act = Act::kGeluNew;  // ACT2FN[dense_act_fn]
   int64_t d_ff = 0;
   ops::Linear wi0, wi1, wo;  // wi0 doubles as `wi` when not gated
   Status load(WeightLoader& w, const std::string& prefix, const TextConfig& cfg);
-  // x: rows x d_model -> y (rows x d_model). scratch: 2 * rows * d_ff floats.
-  Status forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool) const;
+  // x: rows x d_model -> y (rows x d_model). scratch: 2 * rows * d_ff floats. prof: when set, each
+  // op adds its time (model/op_profile.h: "t5 wi0/wi1 linear", the activation, "t5 gate mul", "t5 wo
+  // linear").
+  Status forward(const float* x, size_t rows, float* y, float* scratch, ThreadPool& pool,
+                 OpProfile* prof = nullptr) const;
 };
 
 // Blip2MLP / BERT intermediate+output dense: fc2(gelu_erf(fc1 x)). scratch: rows*hidden floats.
-struct OpProfile;
 struct GeluMlp {
   ops::Linear fc1, fc2;
   // prof: when set, each of fc1 / GELU / fc2 adds its time under `names` (model/op_profile.h).

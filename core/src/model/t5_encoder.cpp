@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string>
 
+#include "model/op_profile.h"
+
 namespace mblip {
 
 Result<T5Encoder> T5Encoder::load(WeightLoader& w, const TextConfig& cfg) {
@@ -44,6 +46,7 @@ Status T5Encoder::forward(const float* embeds, size_t len, const float* mask01, 
   const size_t dk = static_cast<size_t>(cfg_.d_kv), inner = heads * dk;
   const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
   using A = Activations;
+  OpProfile* prof = act.profile;  // per-op times for `mblip bench` (model/op_profile.h); usually null
   float* h = A::at_least(act.e_h, len * d);
   std::copy(embeds, embeds + len * d, h);
   float* x = A::at_least(act.e_x, len * d);
@@ -55,10 +58,12 @@ Status T5Encoder::forward(const float* embeds, size_t len, const float* mask01, 
   float* ffn_scratch = A::at_least(act.e_ffn, 2 * len * static_cast<size_t>(cfg_.d_ff));
   // Position bias (one table for the stack, computed once, added in every layer) and key mask.
   float* bias = A::at_least(act.e_bias, heads * len * len);
-  bias_.compute(len, len, 0, bias);
   float* mask = A::at_least(act.e_mask, len);
-  if (mask01)
-    additive_mask(mask01, len, mask);
+  {
+    OpTimer t(prof, "t5 position bias + mask");
+    bias_.compute(len, len, 0, bias);
+    if (mask01) additive_mask(mask01, len, mask);
+  }
 
   ops::AttentionArgs a;
   a.heads = heads;
@@ -73,19 +78,41 @@ Status T5Encoder::forward(const float* embeds, size_t len, const float* mask01, 
   a.scratch_floats = ops::attention_scratch_floats(a, pool);
   a.scratch = A::at_least(act.e_attn, a.scratch_floats);
   for (const Layer& l : layers_) {
-    ops::rms_norm(h, len, d, l.sa_ln.data(), eps, x, pool);
-    MBLIP_RETURN_IF_ERROR(l.sa.q.forward(x, len, q, pool));
-    MBLIP_RETURN_IF_ERROR(l.sa.k.forward(x, len, k, pool));
-    MBLIP_RETURN_IF_ERROR(l.sa.v.forward(x, len, v, pool));
-    ops::attention(q, k, v, ctx, a, pool);
-    MBLIP_RETURN_IF_ERROR(l.sa.o.forward(ctx, len, tmp, pool));
-    ops::add_inplace(h, tmp, len * d, pool);
-    ops::rms_norm(h, len, d, l.ffn_ln.data(), eps, x, pool);
-    MBLIP_RETURN_IF_ERROR(l.ffn.forward(x, len, tmp, ffn_scratch, pool));
+    {
+      OpTimer t(prof, "t5 rms_norm");
+      ops::rms_norm(h, len, d, l.sa_ln.data(), eps, x, pool);
+    }
+    {
+      OpTimer t(prof, "t5 q/k/v/o linear");
+      MBLIP_RETURN_IF_ERROR(l.sa.q.forward(x, len, q, pool));
+      MBLIP_RETURN_IF_ERROR(l.sa.k.forward(x, len, k, pool));
+      MBLIP_RETURN_IF_ERROR(l.sa.v.forward(x, len, v, pool));
+    }
+    {
+      OpTimer t(prof, "t5 encoder attention");
+      ops::attention(q, k, v, ctx, a, pool);
+    }
+    {
+      OpTimer t(prof, "t5 q/k/v/o linear");
+      MBLIP_RETURN_IF_ERROR(l.sa.o.forward(ctx, len, tmp, pool));
+    }
+    {
+      OpTimer t(prof, "t5 residual add");
+      ops::add_inplace(h, tmp, len * d, pool);
+    }
+    {
+      OpTimer t(prof, "t5 rms_norm");
+      ops::rms_norm(h, len, d, l.ffn_ln.data(), eps, x, pool);
+    }
+    MBLIP_RETURN_IF_ERROR(l.ffn.forward(x, len, tmp, ffn_scratch, pool, prof));
+    OpTimer t(prof, "t5 residual add");
     ops::add_inplace(h, tmp, len * d, pool);
   }
   float* o = A::at_least(act.e_out, len * d);
-  ops::rms_norm(h, len, d, final_ln_.data(), eps, o, pool);
+  {
+    OpTimer t(prof, "t5 rms_norm");
+    ops::rms_norm(h, len, d, final_ln_.data(), eps, o, pool);
+  }
   *out = o;
   return Status::Ok();
 }
