@@ -310,8 +310,8 @@ int cmd_bench(Args& args) {
     }
     if (r > 0 || runs == 1) greedy_runs.push_back(g.value());
   }
-  const mblip::Result<DecodeRun> greedy = median_run(greedy_runs);
-  const mblip::Result<DecodeRun> beam = beams > 1 ? median_run(beam_runs) : DecodeRun{};
+  const DecodeRun G = median_run(greedy_runs);
+  const DecodeRun B = median_run(beam_runs);  // all zero without a beam measurement
   const size_t peak_rss = peak_rss_bytes();
   const std::string load_after = loadavg();
   const int pool_threads = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -325,7 +325,7 @@ int cmd_bench(Args& args) {
     if (!vp.ok()) return fail(cmd, vp.status());
     vision_profile = std::move(vp).value();
     auto ep = mblip::bench::profile_encoder(
-        sess, static_cast<size_t>(st.cfg.num_query_tokens) + greedy.value().prompt_tokens);
+        sess, static_cast<size_t>(st.cfg.num_query_tokens) + G.prompt_tokens);
     if (!ep.ok()) return fail(cmd, ep.status());
     encoder_profile = std::move(ep).value();
   }
@@ -351,7 +351,7 @@ int cmd_bench(Args& args) {
     OpShapes shapes;
     shapes.vision_layers = static_cast<size_t>(st.cfg.vision.num_layers);
     shapes.text_layers = static_cast<size_t>(st.cfg.text.num_layers);
-    shapes.enc_len = static_cast<size_t>(st.cfg.num_query_tokens) + greedy.value().prompt_tokens;
+    shapes.enc_len = static_cast<size_t>(st.cfg.num_query_tokens) + G.prompt_tokens;
     mblip::bench::set_linear_types(shapes, st.tensors);
     ops = probe.ops(shapes);
   }
@@ -359,7 +359,7 @@ int cmd_bench(Args& args) {
   // FLOPs and bytes per stage.
   const auto& c = st.cfg;
   const double n_img = static_cast<double>(c.vision.num_positions()), nq = static_cast<double>(c.num_query_tokens);
-  const double enc_len = nq + static_cast<double>(greedy.value().prompt_tokens);
+  const double enc_len = nq + static_cast<double>(G.prompt_tokens);
   const double dv = static_cast<double>(c.vision.hidden_size);
   const double vit_flops = 2 * n_img * st.vision.params + 4 * n_img * n_img * dv * c.vision.num_layers;
   const double qf_d = static_cast<double>(c.qformer.hidden_size);
@@ -384,8 +384,6 @@ int cmd_bench(Args& args) {
     double ms, bound;
     std::string note;
   };
-  const DecodeRun& G = greedy.value();
-  const DecodeRun& B = beam.value();
   const double pre = median(stage["preprocess"]) + median(stage["decode"]);
   std::vector<Row> rows = {
       {"preprocess", pre, 0, image.empty() ? "synthetic 640x480 RGB (resize + normalize)" : "decode + resize + normalize"},

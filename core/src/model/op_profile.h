@@ -1,6 +1,8 @@
 // Wall time of each op inside a stage's real forward, summed over its calls: `mblip bench` shows it
 // beside the ops timed alone (where the weights stay in cache), so that a stage's time is accounted
 // for where it runs. Off unless a caller sets Activations::profile: an OpTimer then costs a branch.
+// Op names begin like those of the isolated table (api/bench_probes.cpp, e.g. "vit qkv linear" /
+// "vit qkv linear 257x1408->4224 (q8_0)"): `mblip bench` pairs them by that prefix.
 #pragma once
 #include <chrono>
 #include <string>

@@ -5,7 +5,6 @@
 // on x86-64 with AVX2+FMA the pooled GELUs run the same formulas 8 lanes wide (elementwise_avx2.cpp).
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 
 #include "ops/elementwise_impl.h"
@@ -19,7 +18,6 @@ namespace {
 using simd::v4f;
 constexpr size_t kRowsPerTask = 16;
 constexpr size_t kChunk = 16384;  // elements per task of the element-wise ops (multiple of 8)
-
 
 template <typename F>
 void for_row_chunks(size_t rows, ThreadPool& pool, F&& f) {
