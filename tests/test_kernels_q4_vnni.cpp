@@ -117,7 +117,8 @@ TEST_CASE("small-m kernel (Q4_0, Q8_0) equals the float64 value and the scalar r
     const BlockVariant& ref = type == DType::Q8_0 ? q8_0_variants().front() : q4_0_variants().front();
     for (size_t k : {32, 64, 2048 + 32})
       for (size_t n : {1, 15, 16, 17, 33, 100})
-        for (size_t m = 1; m <= 9; ++m) {
+        // m >= 8: pairs of groups, 6 rows at a time (every remainder 1..6 of the row chunks).
+        for (size_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16, 17}) {
           if (k > 64 && n != 33 && m % 4 != 1) continue;  // keep the big-K part quick
           ++seed;
           const BlockWeight w = make_weight_sub(static_cast<int64_t>(n), static_cast<int64_t>(k), seed, type);
@@ -139,8 +140,9 @@ TEST_CASE("small-m kernel (Q4_0, Q8_0) equals the float64 value and the scalar r
 
 TEST_CASE("small-m kernel: bias added last, same bits for 1, 2 and 3 threads", "[kernels][q4vnni]") {
   if (!cpu_has_avx512_vnni()) return;
-  for (DType type : {DType::Q4_0, DType::Q8_0}) {
-  const size_t m = 5, k = 160, n = 1000;  // enough groups for several tasks per thread
+  for (DType type : {DType::Q4_0, DType::Q8_0})
+  for (size_t m : {5, 13}) {  // 13: pairs of groups (the bias of both groups)
+  const size_t k = 160, n = 1000;  // enough groups for several tasks per thread
   const BlockWeight w = make_weight_sub(n, k, 77, type);
   const auto x = make_x(m, k, 78);
   std::vector<float> bias(n);

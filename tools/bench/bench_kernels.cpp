@@ -11,6 +11,7 @@
 //        switchable paths old vs new in one process, interleaved, best of reps (ops_ab below).
 //        mblip-bench-kernels vit [threads] [reps]: the ViT's linears at M = 257, one weight called
 //        39 times (cache-resident) vs 39 distinct weights (streamed, as in the vision stage).
+//        mblip-bench-kernels enc [threads] [reps]: the same for the T5 encoder's linears at M = 47.
 //        mblip-bench-kernels step [threads] [reps] [layers]: the linears of one mt0-xl decoder step
 //        (default recipe, `layers` layers, default 24, and the head), distinct weights streamed from
 //        memory, at M = 1 and 5 (greedy / beam-5 step), make_linear's choice (step_bench below).
@@ -259,26 +260,29 @@ int step_bench(int threads, int reps, int layers) {
   return 0;
 }
 
-// The ViT's four linears at M = 257 as the default recipe stores them (qkv / proj Q8_0, fc1 / fc2
-// Q4_0), make_linear's kMany choice: 39 calls on one weight (it stays cache-resident: what the ops
-// table of `mblip bench` times) against one call on each of 39 distinct weights (streamed from
-// memory: what the vision stage does). Best of reps, ms an image.
-int vit_bench(int threads, int reps) {
-  struct Shape { const char* what; size_t k, n; DType type; };
-  const Shape shapes[] = {{"vit qkv", 1408, 4224, DType::Q8_0}, {"vit proj", 1408, 1408, DType::Q8_0},
-                          {"vit fc1", 1408, 6144, DType::Q4_0}, {"vit fc2", 6144, 1408, DType::Q4_0}};
-  constexpr int kLayers = 39;
-  constexpr size_t kM = 257;
+// A stage's linears as the default recipe stores them, make_linear's choice for the stage's rows:
+// `layers` x `per_layer` calls on one weight (it stays cache-resident: what the ops table of `mblip
+// bench` times) against one call on each of as many distinct weights (streamed from memory: what the
+// stage does). Best of reps, ms a stage run.
+struct StageShape {
+  const char* what;
+  size_t k, n;
+  DType type;
+  int per_layer;
+};
+int stage_linears_bench(const char* title, const std::vector<StageShape>& shapes, int layers, size_t m,
+                        LinearRows rows, int threads, int reps) {
   ThreadPool pool(threads);
   LinearOptions lo;
-  lo.rows = LinearRows::kMany;
-  const auto x = random_floats(kM * 6144, 3, 1.f);
-  std::vector<float> y(kM * 6144);
-  std::printf("ViT linears at M = %zu, %d thread(s), best of %d, ms an image (%d layers):\n", kM, pool.threads(), reps,
-              kLayers);
-  for (const Shape& s : shapes) {
+  lo.rows = rows;
+  const auto x = random_floats(m * 6144, 3, 1.f);
+  std::vector<float> y(m * 6144);
+  std::printf("%s linears at M = %zu, %d thread(s), best of %d, ms a stage (%d layers):\n", title, m, pool.threads(),
+              reps, layers);
+  for (const StageShape& s : shapes) {
+    const int calls = layers * s.per_layer;
     std::vector<std::unique_ptr<LinearKernel>> ks;
-    for (int l = 0; l < kLayers; ++l) {
+    for (int l = 0; l < calls; ++l) {
       const auto wf = random_floats(s.n * s.k, 200 + static_cast<uint32_t>(l), 0.05f);
       std::vector<uint8_t> w(dtype_bytes(s.type, static_cast<int64_t>(s.n * s.k)).value());
       quantize_row(s.type, wf.data(), w.data(), static_cast<int64_t>(s.n * s.k));
@@ -298,21 +302,40 @@ int vit_bench(int threads, int reps) {
     double same = 1e30, distinct = 1e30;
     for (int r = 0; r < reps; ++r) {
       auto t0 = Clock::now();
-      for (int l = 0; l < kLayers; ++l) (void)ks[0]->forward(x.data(), kM, y.data(), pool);
+      for (int l = 0; l < calls; ++l) (void)ks[0]->forward(x.data(), m, y.data(), pool);
       same = std::min(same, seconds_since(t0));
       t0 = Clock::now();
-      for (int l = 0; l < kLayers; ++l) (void)ks[static_cast<size_t>(l)]->forward(x.data(), kM, y.data(), pool);
+      for (int l = 0; l < calls; ++l) (void)ks[static_cast<size_t>(l)]->forward(x.data(), m, y.data(), pool);
       distinct = std::min(distinct, seconds_since(t0));
     }
-    std::printf("  %-9s %5zu->%-5zu %-40s one weight %7.1f ms   %d weights %7.1f ms   x%.2f\n", s.what, s.k, s.n,
-                ks[0]->describe().c_str(), same * 1e3, kLayers, distinct * 1e3, distinct / same);
+    const double gflop = 2e-9 * static_cast<double>(m * s.k * s.n) * calls;
+    std::printf("  %-12s %5zu->%-5zu %-36s one weight %7.1f ms   %3d weights %7.1f ms (%6.1f GFLOP/s)   x%.2f\n",
+                s.what, s.k, s.n, ks[0]->describe().c_str(), same * 1e3, calls, distinct * 1e3, gflop / distinct,
+                distinct / same);
   }
   return 0;
+}
+
+// The ViT's four linears at M = 257 (qkv / proj Q8_0, fc1 / fc2 Q4_0, kMany), 39 layers.
+int vit_bench(int threads, int reps) {
+  return stage_linears_bench("ViT", {{"vit qkv", 1408, 4224, DType::Q8_0, 1}, {"vit proj", 1408, 1408, DType::Q8_0, 1},
+                                     {"vit fc1", 1408, 6144, DType::Q4_0, 1}, {"vit fc2", 6144, 1408, DType::Q4_0, 1}},
+                             39, 257, LinearRows::kMany, threads, reps);
+}
+
+// The T5 encoder's linears at M = 47 (32 queries + a 15-token prompt; all Q4_0, kSome), 24 layers.
+int encoder_bench(int threads, int reps) {
+  return stage_linears_bench("T5 encoder", {{"t5 q/k/v/o", 2048, 2048, DType::Q4_0, 4},
+                                            {"t5 wi0/wi1", 2048, 5120, DType::Q4_0, 2},
+                                            {"t5 wo", 5120, 2048, DType::Q4_0, 1}},
+                             24, 47, LinearRows::kSome, threads, reps);
 }
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "vit") == 0)
     return vit_bench(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 5);
+  if (argc > 1 && std::strcmp(argv[1], "enc") == 0)
+    return encoder_bench(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 5);
   if (argc > 1 && std::strcmp(argv[1], "step") == 0)
     return step_bench(argc > 2 ? std::atoi(argv[2]) : 2, argc > 3 ? std::atoi(argv[3]) : 10,
                       argc > 4 ? std::atoi(argv[4]) : 24);

@@ -71,25 +71,36 @@ MBLIP_VNNI_TARGET inline __m512i dpbusd_bcast(__m512i s, __m512i u, const int32_
 // between; cache-resident shapes (M = 45, 257) unchanged. One row: 8 KiB as before (4 KiB slower).
 constexpr size_t kPrefetchBytes = 8192;
 
+// Pointers to MR consecutive activation rows from i0: int8 words, block scales, block sums.
+template <int MR>
+struct ActRows {
+  const int32_t* q[MR];
+  const float* d[MR];
+  const int32_t* s[MR];
+  ActRows(const Q4VnniActs& a, size_t i0, size_t nb) {
+#pragma GCC unroll 8
+    for (int t = 0; t < MR; ++t) {
+      q[t] = reinterpret_cast<const int32_t*>(a.q + (i0 + t) * nb * 32);
+      d[t] = a.d + (i0 + t) * nb;
+      s[t] = a.ns8 + (i0 + t) * nb;
+    }
+  }
+};
+
 // MR activation rows (i0..i0+MR) x one group of 16 output rows starting at r0; QB: quant bytes a
 // block (256: Q4_0 nibbles, 512: Q8_0 bytes + 128).
 template <int MR, int QB>
 MBLIP_VNNI_TARGET void group_rows(const uint8_t* qg, const uint16_t* sg, size_t nb, const Q4VnniActs& a, size_t i0,
                                   float* y, size_t n, size_t r0, const float* bias) {
-  const size_t k = nb * 32;
+  const ActRows<MR> r(a, i0, nb);
+  const auto& xq = r.q;
+  const auto& xd = r.d;
+  const auto& xs = r.s;
   __m512 acc[MR];
-  const int32_t* xq[MR];
-  const float* xd[MR];
-  const int32_t* xs[MR];
   // The row loops are unrolled on purpose: GCC 12 leaves them rolled (they hold inline asm), and acc[]
   // then lives on the stack with the row pointers spilled around it.
 #pragma GCC unroll 8
-  for (int t = 0; t < MR; ++t) {
-    acc[t] = _mm512_setzero_ps();
-    xq[t] = reinterpret_cast<const int32_t*>(a.q + (i0 + t) * k);
-    xd[t] = a.d + (i0 + t) * nb;
-    xs[t] = a.ns8 + (i0 + t) * nb;
-  }
+  for (int t = 0; t < MR; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   constexpr size_t kAhead = kPrefetchBytes;
   for (size_t b = 0; b < nb; ++b) {
@@ -134,6 +145,96 @@ MBLIP_VNNI_TARGET void group_rows(const uint8_t* qg, const uint16_t* sg, size_t 
   for (int t = 0; t < MR; ++t) _mm512_mask_storeu_ps(y + (i0 + t) * n + r0, mk, _mm512_add_ps(acc[t], bv));
 }
 
+// The next pair of groups, fetched into L2 while group2_rows computes one.
+struct PairPrefetch {
+  const uint8_t* next;  // the next pair's quants (past a task's end too: its next task is usually the
+                        // same thread's, and prefetches never fault)
+  size_t lines;         // their 64-byte lines
+  const uint16_t* next_scales;
+  size_t scale_lines;
+  size_t per;           // lines to fetch a block
+  size_t chunk;         // this row chunk's index
+};
+
+// MR activation rows x two adjacent groups (32 output rows from r0; the second group's quants and
+// scales at qg2 / sg2), for tens of rows, where the weights are in cache and the kernel computes
+// rather than streams: each broadcast activation word feeds two vpdpbusd, half the broadcast loads of
+// group_rows a multiply-add. Same integer sums and float operations as group_rows (same results).
+template <int MR, int QB>
+MBLIP_VNNI_TARGET void group2_rows(const uint8_t* qg, const uint16_t* sg, const uint8_t* qg2, const uint16_t* sg2,
+                                   size_t nb, const Q4VnniActs& a, size_t i0, float* y, size_t n, size_t r0,
+                                   const float* bias, const PairPrefetch& pf) {
+  const ActRows<MR> r(a, i0, nb);
+  const auto& xq = r.q;
+  const auto& xd = r.d;
+  const auto& xs = r.s;
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 8
+  for (int t = 0; t < MR; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (size_t b = 0; b < nb; ++b) {
+    const uint8_t* wq0 = qg + b * QB;
+    const uint8_t* wq1 = qg2 + b * QB;
+    // Fetch the next pair into L2 while this one computes, spread over every row chunk and block
+    // (a chunk of 5 rows passes over the pair in about a microsecond: too short to stream it in).
+    for (size_t l = 0; l < pf.per; ++l) {
+      const size_t line = (pf.chunk * nb + b) * pf.per + l;
+      if (line < pf.lines) _mm_prefetch(reinterpret_cast<const char*>(pf.next + 64 * line), _MM_HINT_T1);
+      else if (line < pf.lines + pf.scale_lines)
+        _mm_prefetch(reinterpret_cast<const char*>(pf.next_scales) + 64 * (line - pf.lines), _MM_HINT_T1);
+    }
+    __m512i s0[MR], s1[MR];
+#pragma GCC unroll 8
+    for (int t = 0; t < MR; ++t) s0[t] = s1[t] = _mm512_set1_epi32(xs[t][b]);
+#pragma GCC unroll 8
+    for (int q = 0; q < QB / 64; ++q) {
+      __m512i w0, w1;
+      int xo;  // the activation word paired with w0 / w1
+      if (QB == 256) {  // vector q: low nibbles pair with word q, then high nibbles with word 4 + q
+        const __m512i r0v = _mm512_loadu_si512(wq0 + 64 * q), r1v = _mm512_loadu_si512(wq1 + 64 * q);
+        w0 = _mm512_and_si512(r0v, low4);
+        w1 = _mm512_and_si512(r1v, low4);
+        xo = q;
+#pragma GCC unroll 8
+        for (int t = 0; t < MR; ++t) {
+          const __m512i x = _mm512_set1_epi32(xq[t][b * 8 + xo]);
+          s0[t] = _mm512_dpbusd_epi32(s0[t], w0, x);
+          s1[t] = _mm512_dpbusd_epi32(s1[t], w1, x);
+        }
+        w0 = _mm512_and_si512(_mm512_srli_epi16(r0v, 4), low4);
+        w1 = _mm512_and_si512(_mm512_srli_epi16(r1v, 4), low4);
+        xo = 4 + q;
+      } else {
+        w0 = _mm512_loadu_si512(wq0 + 64 * q);
+        w1 = _mm512_loadu_si512(wq1 + 64 * q);
+        xo = q;
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < MR; ++t) {
+        const __m512i x = _mm512_set1_epi32(xq[t][b * 8 + xo]);
+        s0[t] = _mm512_dpbusd_epi32(s0[t], w0, x);
+        s1[t] = _mm512_dpbusd_epi32(s1[t], w1, x);
+      }
+    }
+    const __m512 dw0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sg + b * 16)));
+    const __m512 dw1 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sg2 + b * 16)));
+#pragma GCC unroll 8
+    for (int t = 0; t < MR; ++t) {
+      const __m512 xdv = _mm512_set1_ps(xd[t][b]);
+      acc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[t]), _mm512_mul_ps(dw0, xdv), acc0[t]);
+      acc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[t]), _mm512_mul_ps(dw1, xdv), acc1[t]);
+    }
+  }
+  // Both groups are whole here (the caller pairs a final partial group with nothing).
+  const __m512 bv0 = bias ? _mm512_loadu_ps(bias + r0) : _mm512_setzero_ps();
+  const __m512 bv1 = bias ? _mm512_loadu_ps(bias + r0 + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (int t = 0; t < MR; ++t) {
+    _mm512_storeu_ps(y + (i0 + t) * n + r0, _mm512_add_ps(acc0[t], bv0));
+    _mm512_storeu_ps(y + (i0 + t) * n + r0 + 16, _mm512_add_ps(acc1[t], bv1));
+  }
+}
+
 // clamp(round_half_even(v * id), +-127) as int32 (adding 1.5 * 2^23 rounds at the integer position).
 MBLIP_VNNI_TARGET inline __m512i quant16(__m512 v, __m512 id, __m512 magic, __m512 lo, __m512 hi) {
   __m512 p = _mm512_mul_ps(v, id);
@@ -167,13 +268,42 @@ MBLIP_VNNI_TARGET void q4_vnni_quantize(const float* x, size_t m, size_t k, int3
 }
 
 namespace {
+// From 8 rows on, pairs of groups, 5 rows at a time (4-8 measured: 5 best). T5 wi shape at M = 45,
+// 1 / 2 threads: 531-597 / 1120-1149 vs 454-458 / 924-951 GFLOP/s; the encoder's linears streamed as
+// in the stage (`mblip-bench-kernels enc 2 5`, 24 layers, distinct weights) 95.7-96.0 vs 107.0 ms
+// (alternating binaries, 2026-12-05). Decoder steps (1-5 rows stream the weights) keep group_rows.
+constexpr size_t kPairRowsMin = 8;
+constexpr size_t kPairRows = 5;
+static_assert(kPairRows == 5, "gemm_groups' switch dispatches 1..5 rows");
 template <int QB>
 MBLIP_VNNI_TARGET void gemm_groups(const uint8_t* slice, size_t s0, size_t slice_groups, size_t n, size_t k,
                                    const Q4VnniActs& a, size_t g0, size_t g1, float* y, const float* bias) {
   const size_t nb = k / 32;
   const uint8_t* quants = slice;
   const auto* scales = reinterpret_cast<const uint16_t*>(slice + slice_groups * nb * QB);
-  for (size_t g = g0; g < g1; ++g) {
+  size_t g = g0;
+  // Tens of rows: pairs of whole groups through group2_rows.
+  if (a.m >= kPairRowsMin)
+    for (; g + 2 <= g1 && (g + 2) * kQ4VnniRows <= n; g += 2) {
+      const uint8_t* qg = quants + (g - s0) * nb * QB;
+      const uint16_t* sg = scales + (g - s0) * nb * 16;
+      const size_t r0 = g * kQ4VnniRows;
+      const size_t chunks = (a.m + kPairRows - 1) / kPairRows, lines = 2 * nb * QB / 64, slines = nb;
+      PairPrefetch pf{qg + 2 * nb * QB, lines, sg + 2 * nb * 16, slines,
+                      (lines + slines + chunks * nb - 1) / (chunks * nb), 0};
+      for (size_t i0 = 0; i0 < a.m; i0 += kPairRows, ++pf.chunk) {
+        const uint8_t* qg2 = qg + nb * QB;
+        const uint16_t* sg2 = sg + nb * 16;
+        switch (a.m - i0 < kPairRows ? a.m - i0 : kPairRows) {
+          case 1: group2_rows<1, QB>(qg, sg, qg2, sg2, nb, a, i0, y, n, r0, bias, pf); break;
+          case 2: group2_rows<2, QB>(qg, sg, qg2, sg2, nb, a, i0, y, n, r0, bias, pf); break;
+          case 3: group2_rows<3, QB>(qg, sg, qg2, sg2, nb, a, i0, y, n, r0, bias, pf); break;
+          case 4: group2_rows<4, QB>(qg, sg, qg2, sg2, nb, a, i0, y, n, r0, bias, pf); break;
+          default: group2_rows<5, QB>(qg, sg, qg2, sg2, nb, a, i0, y, n, r0, bias, pf); break;
+        }
+      }
+    }
+  for (; g < g1; ++g) {
     const uint8_t* qg = quants + (g - s0) * nb * QB;
     const uint16_t* sg = scales + (g - s0) * nb * 16;
     const size_t r0 = g * kQ4VnniRows;
