@@ -186,34 +186,24 @@ MBLIP_VNNI_TARGET void group2_rows(const uint8_t* qg, const uint16_t* sg, const 
     __m512i s0[MR], s1[MR];
 #pragma GCC unroll 8
     for (int t = 0; t < MR; ++t) s0[t] = s1[t] = _mm512_set1_epi32(xs[t][b]);
-#pragma GCC unroll 8
-    for (int q = 0; q < QB / 64; ++q) {
-      __m512i w0, w1;
-      int xo;  // the activation word paired with w0 / w1
-      if (QB == 256) {  // vector q: low nibbles pair with word q, then high nibbles with word 4 + q
-        const __m512i r0v = _mm512_loadu_si512(wq0 + 64 * q), r1v = _mm512_loadu_si512(wq1 + 64 * q);
-        w0 = _mm512_and_si512(r0v, low4);
-        w1 = _mm512_and_si512(r1v, low4);
-        xo = q;
-#pragma GCC unroll 8
-        for (int t = 0; t < MR; ++t) {
-          const __m512i x = _mm512_set1_epi32(xq[t][b * 8 + xo]);
-          s0[t] = _mm512_dpbusd_epi32(s0[t], w0, x);
-          s1[t] = _mm512_dpbusd_epi32(s1[t], w1, x);
-        }
-        w0 = _mm512_and_si512(_mm512_srli_epi16(r0v, 4), low4);
-        w1 = _mm512_and_si512(_mm512_srli_epi16(r1v, 4), low4);
-        xo = 4 + q;
-      } else {
-        w0 = _mm512_loadu_si512(wq0 + 64 * q);
-        w1 = _mm512_loadu_si512(wq1 + 64 * q);
-        xo = q;
-      }
+    // Both groups' weight vectors (w0, w1) times the activation word xo of every row.
+    const auto dot2 = [&](__m512i w0, __m512i w1, int xo) MBLIP_VNNI_TARGET {
 #pragma GCC unroll 8
       for (int t = 0; t < MR; ++t) {
         const __m512i x = _mm512_set1_epi32(xq[t][b * 8 + xo]);
         s0[t] = _mm512_dpbusd_epi32(s0[t], w0, x);
         s1[t] = _mm512_dpbusd_epi32(s1[t], w1, x);
+      }
+    };
+#pragma GCC unroll 8
+    for (int q = 0; q < QB / 64; ++q) {
+      if (QB == 256) {  // vector q: low nibbles pair with word q, high nibbles with word 4 + q
+        const __m512i r0v = _mm512_loadu_si512(wq0 + 64 * q), r1v = _mm512_loadu_si512(wq1 + 64 * q);
+        dot2(_mm512_and_si512(r0v, low4), _mm512_and_si512(r1v, low4), q);
+        dot2(_mm512_and_si512(_mm512_srli_epi16(r0v, 4), low4), _mm512_and_si512(_mm512_srli_epi16(r1v, 4), low4),
+             4 + q);
+      } else {
+        dot2(_mm512_loadu_si512(wq0 + 64 * q), _mm512_loadu_si512(wq1 + 64 * q), q);
       }
     }
     const __m512 dw0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sg + b * 16)));
