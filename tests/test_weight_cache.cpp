@@ -31,6 +31,7 @@
 
 #include "convert/convert.h"
 #include "kernels/weight_cache.h"
+#include "mblip/cache.h"
 #include "mblip/mblip.h"
 #include "support/golden.h"
 #include "support/models.h"
@@ -155,6 +156,37 @@ TEST_CASE("weight cache: cached loads equal uncached ones for each recipe", "[ca
         golden.push_back(static_cast<int32_t>(seqs.as_int64()[static_cast<size_t>(j)]));
       CHECK(warm.greedy == golden);
     }
+  }
+}
+
+TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm; weight_cache_mapping reports it", "[cache]") {
+  MBLIP_REQUIRE_GOLDEN();
+  const std::string model = recipe_model("default");
+  const std::string dir = fresh_dir("map");
+  const PackedCacheMapping before = packed_cache_mapping();
+  for (const char* pass : {"cold", "warm"}) {
+    INFO(pass);
+    LoadOptions lo;
+    lo.threads = 2;
+    lo.weight_cache_dir = dir;
+    {
+    auto m = Model::load_file(model, lo);
+    REQUIRE(m.ok());
+    const uint64_t bytes = size_of(the_cache_file(dir));
+    const PackedCacheMapping now = packed_cache_mapping();
+    const WeightCacheMapping pub = weight_cache_mapping();
+#ifdef __linux__
+    CHECK(now.files == before.files + 1);
+    CHECK(now.mapped_bytes > before.mapped_bytes);
+    // warm: the whole file; cold: the entries written (the index follows them)
+    if (std::string(pass) == "warm") CHECK(now.mapped_bytes >= before.mapped_bytes + bytes);
+    CHECK(now.aligned);  // map_file_huge reserves an aligned range: huge pages are possible
+    CHECK(now.huge_page_bytes <= now.mapped_bytes);
+#endif
+    CHECK(pub.files == now.files);
+    CHECK(pub.mapped_bytes == now.mapped_bytes);
+    }  // the Model goes: its mapping too
+    CHECK(packed_cache_mapping().files == before.files);
   }
 }
 

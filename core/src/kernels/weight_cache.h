@@ -51,6 +51,13 @@ struct PackedCacheFileInfo {
 std::vector<PackedCacheFileInfo> list_packed_cache(const std::string& dir);
 // Removes the cache files and stale temporaries in `dir`; returns how many were removed.
 Result<int> clear_packed_cache(const std::string& dir);
+// This process's mappings of *.mbpack files (mblip/cache.h's weight_cache_mapping).
+struct PackedCacheMapping {
+  uint64_t mapped_bytes = 0, huge_page_bytes = 0;
+  int files = 0;
+  bool aligned = true;
+};
+PackedCacheMapping packed_cache_mapping();
 
 // ---- the store ----
 class PackedWeightStore {

@@ -260,4 +260,31 @@ Result<int> clear_packed_cache(const std::string& dir) {
   return removed;
 }
 
+PackedCacheMapping packed_cache_mapping() {
+  PackedCacheMapping m;
+#if defined(__linux__) && !defined(__EMSCRIPTEN__)
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return m;
+  char line[4096];
+  bool ours = false;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long long lo = 0, hi = 0, kb = 0;
+    char path[4096] = "";
+    if (std::sscanf(line, "%llx-%llx %*s %*s %*s %*s %4095s", &lo, &hi, path) >= 2) {  // a mapping's first line
+      const size_t n = std::strlen(path);
+      ours = n > 7 && std::strcmp(path + n - 7, ".mbpack") == 0;
+      if (ours) {
+        ++m.files;
+        m.mapped_bytes += hi - lo;
+        if (lo % (uint64_t{2} << 20) != 0) m.aligned = false;
+      }
+    } else if (ours && std::sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1) {
+      m.huge_page_bytes += kb * 1024;
+    }
+  }
+  std::fclose(f);
+#endif
+  return m;
+}
+
 }  // namespace mblip
