@@ -82,7 +82,7 @@ TEST_CASE("softmax matches the double formula and is shift-stable", "[ops]") {
 
 TEST_CASE("log_sum_exp matches the double formula on vocabulary-sized rows and edge cases", "[ops]") {
   // Sizes around the vector width and block tails, and a full mT5 vocabulary row.
-  for (size_t n : {size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{4097}, size_t{250112}}) {
+  for (size_t n : {size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{8}, size_t{9}, size_t{15}, size_t{4097}, size_t{4103}, size_t{250112}}) {
     INFO("n = " << n);
     auto x = randn(n, static_cast<uint32_t>(n), 6.0f);
     if (n > 5) x[n / 2] = -std::numeric_limits<float>::infinity();  // a banned token
@@ -91,13 +91,28 @@ TEST_CASE("log_sum_exp matches the double formula on vocabulary-sized rows and e
     for (float v : x) sum += std::exp(static_cast<double>(v) - mx);
     const double want = mx + std::log(sum);
     CHECK(ops::log_sum_exp(x.data(), n) == Approx(want).epsilon(1e-6).margin(1e-6));
+    // The 4-lane path too where the 8-lane AVX2 one is the default (MBLIP_OPS_AVX2=0 selects it).
+    ::setenv("MBLIP_OPS_AVX2", "0", 1);
+    CHECK(ops::log_sum_exp(x.data(), n) == Approx(want).epsilon(1e-6).margin(1e-6));
+    ::unsetenv("MBLIP_OPS_AVX2");
   }
   const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> all_banned(9, -inf);
-  CHECK(ops::log_sum_exp(all_banned.data(), all_banned.size()) == -inf);
-  CHECK(ops::log_sum_exp(nullptr, 0) == -inf);
-  const std::vector<float> big = {1000.f, 1000.f, -5.f};  // no overflow: 1000 + log 2
-  CHECK(ops::log_sum_exp(big.data(), big.size()) == Approx(1000.0 + std::log(2.0)).epsilon(1e-9));
+  for (const char* lanes : {"8", "0"}) {
+    INFO("MBLIP_OPS_AVX2=" << lanes);
+    ::setenv("MBLIP_OPS_AVX2", lanes, 1);
+    const std::vector<float> all_banned(9, -inf);
+    CHECK(ops::log_sum_exp(all_banned.data(), all_banned.size()) == -inf);
+    CHECK(ops::log_sum_exp(nullptr, 0) == -inf);
+    const std::vector<float> big = {1000.f, 1000.f, -5.f};  // no overflow: 1000 + log 2
+    CHECK(ops::log_sum_exp(big.data(), big.size()) == Approx(1000.0 + std::log(2.0)).epsilon(1e-9));
+    std::vector<float> big9(17, -5.f);  // the same through the 8-lane body and tail
+    big9[3] = big9[16] = 1000.f;
+    CHECK(ops::log_sum_exp(big9.data(), big9.size()) == Approx(1000.0 + std::log(2.0)).epsilon(1e-9));
+    std::vector<float> pinf(12, 0.f);
+    pinf[9] = inf;
+    CHECK(ops::log_sum_exp(pinf.data(), pinf.size()) == inf);
+  }
+  ::unsetenv("MBLIP_OPS_AVX2");
 }
 
 TEST_CASE("sub_double, add_scalar and any_greater equal their scalar definitions", "[ops]") {

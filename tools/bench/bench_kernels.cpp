@@ -184,6 +184,12 @@ int ops_ab(int max_threads, int reps) {
         ops::gelu_tanh(x.data(), x.size(), pool);
       });
     }
+    if (threads == 1) {  // one thread a row in beam search (generate.cpp)
+      const auto x = random_floats(250112, 7, 4.0f);
+      volatile double sink = 0;
+      ab("log_sum_exp 250112 (one beam row), 4 vs 8 lanes", "MBLIP_OPS_AVX2", reps * 5,
+         [&] { sink = sink + ops::log_sum_exp(x.data(), x.size()); });
+    }
   }
   return 0;
 }

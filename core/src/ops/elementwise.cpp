@@ -202,6 +202,10 @@ void mul_inplace(float* y, const float* x, size_t n, ThreadPool& pool) {
 double log_sum_exp(const float* x, size_t n) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   if (n == 0) return -kInf;
+#ifdef MBLIP_OPS_HAVE_AVX2
+  // A beam-5 step's 5 rows of 250k: 2.7 -> 1.2 ms of CPU (see log_sum_exp_avx2).
+  if (n >= 8 && detail::use_avx2()) return detail::log_sum_exp_avx2(x, n);
+#endif
   float mx = x[0];
   size_t i = 0;
   if (n >= 4) {

@@ -1,7 +1,9 @@
-// x86-64 AVX2+FMA build of the GELUs of ops/simd.h (the erf form: same Abramowitz & Stegun erfc and
+// x86-64 AVX2+FMA build of the GELUs of ops/simd.h and of log_sum_exp (the erf form: same Abramowitz & Stegun erfc and
 // exp formulas; the tanh form; 8 lanes, fused multiply-adds): elementwise.cpp calls them when the CPU
 // has AVX2.
 // Compiled with -mavx2 -mfma (core/CMakeLists.txt: *_avx2.cpp); plain GCC vectors, no intrinsics.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 
@@ -60,6 +62,35 @@ inline void map8(float* x, size_t n, F f) {
 }  // namespace
 
 void gelu_erf_avx2(float* x, size_t n) { map8(x, n, gelu8); }
+
+// log_sum_exp's steps 8 lanes wide: the vector max, then exp8(x - max) summed in float lanes per
+// block of 4096 values and in double across blocks; the tail through a padded vector (its padding
+// lanes not summed). n >= 8.
+double log_sum_exp_avx2(const float* x, size_t n) {
+  v8f vm = load8(x);
+  size_t i = 8;
+  for (; i + 8 <= n; i += 8) vm = vmax8(vm, load8(x + i));
+  float mx = hmax8(vm);
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  if (std::isinf(mx)) return mx;  // all -inf, or a +inf entry
+  const v8f m = splat8(mx);
+  double sum = 0;
+  constexpr size_t kBlock = 4096;
+  i = 0;
+  while (i + 8 <= n) {
+    const size_t end = std::min(n - n % 8, i + kBlock);
+    v8f acc = splat8(0.0f);
+    for (; i < end; i += 8) acc += exp8(load8(x + i) - m);
+    sum += hsum8(acc);
+  }
+  if (i < n) {
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t j = i; j < n; ++j) t[j - i] = x[j] - mx;
+    const v8f e = exp8(load8(t));
+    for (size_t j = i; j < n; ++j) sum += e[j - i];
+  }
+  return static_cast<double>(mx) + std::log(sum);
+}
 void gelu_tanh_avx2(float* x, size_t n) { map8(x, n, gelu_tanh8); }
 
 }  // namespace detail

@@ -21,6 +21,8 @@ bool xnn_gelu_erf(float* x, size_t n, ThreadPool& pool);
 // the CPU has AVX2 and FMA (have_avx2_fma()).
 void gelu_erf_avx2(float* x, size_t n);
 void gelu_tanh_avx2(float* x, size_t n);
+// ops::log_sum_exp on 8 lanes (n >= 8).
+double log_sum_exp_avx2(const float* x, size_t n);
 inline bool have_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 // The 8-lane paths are used: the CPU has AVX2 and FMA and MBLIP_OPS_AVX2 is not 0 (that keeps the
 // 4-lane code, for before/after timings).
