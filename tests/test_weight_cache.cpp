@@ -130,6 +130,31 @@ void write_all(const std::string& p, const std::vector<char>& b) {
   f.write(b.data(), static_cast<std::streamsize>(b.size()));
 }
 
+// Two loads at once on an empty cache folder: both right, one valid file left.
+void check_two_cold_loads_at_once(const std::string& model, const std::string& dir, const Outcome& ref) {
+  Outcome a, b;
+  std::thread t([&] { a = run(model, true, dir); });
+  b = run(model, true, dir);
+  t.join();
+  CHECK(a == ref);
+  CHECK(b == ref);
+  the_cache_file(dir);  // exactly one file, valid (no temp files left: list only sees .mbpack)
+}
+
+// A cached load under a file size limit (writes then fail midway, like on a full disk).
+Outcome run_with_file_limit(const std::string& model, const std::string& dir, rlim_t limit) {
+  struct rlimit old {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  auto prev = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = old;
+  lim.rlim_cur = limit;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  const Outcome got = run(model, true, dir);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, prev);
+  return got;
+}
+
 }  // namespace
 
 TEST_CASE("weight cache: cached loads equal uncached ones for each recipe", "[cache]") {
@@ -187,6 +212,36 @@ TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm; weight_cache
     CHECK(pub.mapped_bytes == now.mapped_bytes);
     }  // the Model goes: its mapping too
     CHECK(packed_cache_mapping().files == before.files);
+  }
+}
+
+TEST_CASE("weight cache written in many chunks: equal loads, two writers, a write failure midway", "[cache]") {
+  MBLIP_REQUIRE_GOLDEN();
+  // The writer copies entries into 2 MiB chunks and writes each once it is complete; a tiny
+  // model fits in one, so the chunks are made 4 KiB here: entries span chunks, chunks hold parts
+  // of several entries, and a failing write hits chunks completed during the load.
+  struct ChunkScope {
+    explicit ChunkScope(uint64_t b) { PackedWeightStore::set_chunk_bytes_for_tests(b); }
+    ~ChunkScope() { PackedWeightStore::set_chunk_bytes_for_tests(0); }
+  } chunks(4096);
+  const std::string model = recipe_model("default");
+  const std::string dir = fresh_dir("chunks");
+  const Outcome ref = run(model, false, dir);
+  SECTION("cold, then warm, then two cold loads at once") {
+    CHECK(run(model, true, dir) == ref);
+    const std::string file = the_cache_file(dir);
+    const ino_t ino = inode_of(file);
+    CHECK(run(model, true, dir) == ref);
+    CHECK(inode_of(file) == ino);  // the warm load used the file: every checksum matched
+    REQUIRE(clear_packed_cache(dir).ok());
+    check_two_cold_loads_at_once(model, dir, ref);
+  }
+  SECTION("writes failing midway: the entries come back from the file and the unwritten chunks") {
+    for (rlim_t limit : {rlim_t{6000}, rlim_t{64 * 1024}, rlim_t{256 * 1024}}) {
+      INFO("file size limit " << limit);
+      CHECK(run_with_file_limit(model, dir, limit) == ref);
+      CHECK(list_packed_cache(dir).empty());
+    }
   }
 }
 
@@ -256,13 +311,7 @@ TEST_CASE("weight cache: concurrent loads, unwritable folder, write failures", "
   const Outcome ref = run(model, false, dir);
 
   SECTION("two threads load at once with an empty cache, then one warm load") {
-    Outcome a, b;
-    std::thread t([&] { a = run(model, true, dir); });
-    b = run(model, true, dir);
-    t.join();
-    CHECK(a == ref);
-    CHECK(b == ref);
-    the_cache_file(dir);  // exactly one file, valid (no temp files left: list only sees .mbpack)
+    check_two_cold_loads_at_once(model, dir, ref);
     CHECK(run(model, true, dir) == ref);
   }
   SECTION("a cache folder that cannot be created: packs in memory") {
@@ -277,16 +326,7 @@ TEST_CASE("weight cache: concurrent loads, unwritable folder, write failures", "
     }
   }
   SECTION("writes failing midway (file size limit, like a full disk): packs in memory, keeps no file") {
-    struct rlimit old {};
-    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
-    auto prev = std::signal(SIGXFSZ, SIG_IGN);
-    struct rlimit lim = old;
-    lim.rlim_cur = 64 * 1024;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
-    const Outcome got = run(model, true, dir);
-    ::setrlimit(RLIMIT_FSIZE, &old);
-    std::signal(SIGXFSZ, prev);
-    CHECK(got == ref);
+    CHECK(run_with_file_limit(model, dir, 64 * 1024) == ref);
     CHECK(list_packed_cache(dir).empty());
   }
 }

@@ -1,6 +1,7 @@
 // PackedWeightStore (kernels/weight_cache.h): XNNPACK weights-cache provider backed by a cache
 // file. Cold: operators pack into a reused per-thread buffer, each blob is appended to a temp
-// file; finalize() writes the index + header, maps the file and renames it into place.
+// file (in whole 2 MiB chunks: write_reserved); finalize() writes the index + header, maps the file
+// and renames it into place.
 // Warm: the file is mapped (populated, huge pages advised: map_file_huge), every checksum verified, look-ups return its entries.
 // Memory stores (streamed wasm loads): the same, with an adopted heap image instead of the file,
 // and an export of the packed entries in the file's layout (the npm package stores it).
@@ -59,7 +60,8 @@ bool write_all(int fd, const void* p, size_t n, uint64_t off) {
 // page tables (MAP_POPULATE's work). Where the page cache holds the file in 2 MiB folios (Linux 6.x
 // reads a file mapped with MADV_HUGEPAGE into them; ext4 does), the kernel maps it with 2 MiB
 // entries: the steps stream their weights without a TLB miss or a stopped hardware prefetch at
-// every 4 KiB page. Full-size default recipe, 2 threads, the same file in small vs huge folios
+// every 4 KiB page (the writer's 2 MiB-aligned chunk writes make the page cache hold a new file so).
+// Full-size default recipe, 2 threads, the same file in small vs huge folios
 // (`mblip bench --runs 3`, 3 alternating pairs, 2026-12-05): caption 1225-1281 -> 1036-1119 ms,
 // vision 577-620 -> 480-509, encoder 140-160 -> 112-124, greedy token 22.3-23.0 -> 20.4-22.0,
 // beam-5 step 33.1-35.6 -> 29.9-32.0, first caption 1378-1515 -> 1135-1166, load 3.3-3.7 -> 2.0-2.3 s.
@@ -396,16 +398,10 @@ size_t PackedWeightStore::insert(uint32_t seed, const void* ptr, size_t size) {
     if (!write_failed_) {
       off = write_end_;
       write_end_ = round_up(off + size, kAlign);
+      const uint64_t end = write_end_;
       lock.unlock();
-      if (write_all(fd_, ptr, size, off)) {
-        e->offset = off;
-      } else {
-        const std::string why = std::strerror(errno);
-        lock.lock();
-        write_failed_ = true;
-        lock.unlock();
-        warn_once("writing '" + tmp_path_ + "' failed (" + why + "); packing in memory, no cache file");
-      }
+      write_reserved(ptr, size, off, end);
+      e->offset = off;  // in the file, or in an unwritten chunk until finalize() reads it back
     }
   }
   if (e->offset == 0) {  // in memory
@@ -422,6 +418,117 @@ size_t PackedWeightStore::insert(uint32_t seed, const void* ptr, size_t size) {
   }
   entries_.push_back(std::move(e));
   return entries_.size() - 1;
+}
+
+namespace {
+std::atomic<uint64_t> g_test_chunk_bytes{0};
+}  // namespace
+void PackedWeightStore::set_chunk_bytes_for_tests(uint64_t bytes) { g_test_chunk_bytes = bytes; }
+uint64_t PackedWeightStore::chunk_bytes_for_new_stores() {
+  const uint64_t t = g_test_chunk_bytes.load();
+  return t ? t : kChunkBytes;
+}
+
+uint8_t* PackedWeightStore::chunk_buffer(uint64_t c) {
+  auto it = chunks_.find(c);
+  if (it != chunks_.end()) return it->second.buf.get();
+  Chunk ch;
+  if (!spare_chunks_.empty()) {
+    ch.buf = std::move(spare_chunks_.back());
+    spare_chunks_.pop_back();
+  } else {
+    ch.buf.reset(new (std::nothrow) uint8_t[chunk_bytes_]);  // null: out of memory, counted all the same
+  }
+  const uint64_t c0 = c * chunk_bytes_;
+  if (c0 < kPackedCacheHeaderBytes) {  // the header region: written at finalize(), zeros until then
+    const uint64_t n = std::min(chunk_bytes_, kPackedCacheHeaderBytes - c0);
+    if (ch.buf) std::memset(ch.buf.get(), 0, n);
+    ch.filled = n;
+  }
+  uint8_t* b = ch.buf.get();
+  chunks_.emplace(c, std::move(ch));
+  return b;
+}
+
+void PackedWeightStore::write_reserved(const void* ptr, uint64_t size, uint64_t off, uint64_t end) {
+  const auto* src = static_cast<const uint8_t*>(ptr);
+  std::vector<std::pair<uint64_t, uint8_t*>> parts;  // (chunk, its buffer)
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t c = off / chunk_bytes_; c * chunk_bytes_ < end; ++c) parts.emplace_back(c, chunk_buffer(c));
+  }
+  for (const auto& [c, buf] : parts) {  // our bytes of each chunk: no other writer touches them
+    const uint64_t c0 = c * chunk_bytes_, lo = std::max(off, c0), hi = std::min(end, c0 + chunk_bytes_);
+    const uint64_t data_hi = std::min(hi, off + size);
+    if (!buf) continue;  // no memory for the chunk: written as zeros by flush_chunks (checksum fails)
+    if (data_hi > lo) std::memcpy(buf + (lo - c0), src + (lo - off), data_hi - lo);
+    if (hi > std::max(lo, data_hi)) std::memset(buf + (std::max(lo, data_hi) - c0), 0, hi - std::max(lo, data_hi));
+  }
+  std::vector<std::pair<uint64_t, std::unique_ptr<uint8_t[]>>> ready;
+  bool failed = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed = write_failed_;
+    for (const auto& part : parts) {
+      const uint64_t c = part.first, c0 = c * chunk_bytes_;
+      auto it = chunks_.find(c);
+      it->second.filled += std::min(end, c0 + chunk_bytes_) - std::max(off, c0);
+      if (it->second.filled == chunk_bytes_) {
+        ready.emplace_back(c, std::move(it->second.buf));
+        chunks_.erase(it);
+      }
+    }
+  }
+  for (auto& [c, buf] : ready) {
+    const bool ok = buf && !failed && write_all(fd_, buf.get(), chunk_bytes_, c * chunk_bytes_);
+    const std::string why = ok ? "" : std::strerror(errno);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ok) {
+      spare_chunks_.push_back(std::move(buf));
+      continue;
+    }
+    if (!write_failed_ && !warned_) {
+      warned_ = true;
+      std::fprintf(stderr, "mblip: weight cache: writing '%s' failed (%s); packing in memory, no cache file\n",
+                   tmp_path_.c_str(), why.c_str());
+    }
+    write_failed_ = true;
+    unwritten_[c] = std::move(buf);
+  }
+}
+
+void PackedWeightStore::flush_chunks() {  // finalize() holds mu_
+  for (auto& [c, ch] : chunks_) {
+    const uint64_t c0 = c * chunk_bytes_, len = std::min(chunk_bytes_, write_end_ - c0);
+    if (!write_failed_ && ch.buf && write_all(fd_, ch.buf.get(), len, c0)) continue;
+    write_failed_ = true;
+    unwritten_[c] = std::move(ch.buf);
+  }
+  chunks_.clear();
+  spare_chunks_.clear();
+}
+
+Status PackedWeightStore::read_back_entries() {
+  for (auto& e : entries_) {
+    if (e->offset == 0) continue;
+    e->heap = std::unique_ptr<uint8_t, void (*)(void*)>(static_cast<uint8_t*>(aligned_alloc_bytes(e->size)), std::free);
+    if (!e->heap) return out_of_memory("weight cache: cannot read back '" + tmp_path_ + "'");
+    uint8_t* dst = e->heap.get();
+    const ssize_t got = ::pread(fd_, dst, e->size, static_cast<off_t>(e->offset));
+    const size_t have = got > 0 ? static_cast<size_t>(got) : 0;
+    if (have < e->size) std::memset(dst + have, 0, e->size - have);
+    for (uint64_t c = e->offset / chunk_bytes_; c * chunk_bytes_ < e->offset + e->size; ++c) {
+      auto it = unwritten_.find(c);
+      if (it == unwritten_.end() || !it->second) continue;
+      const uint64_t c0 = c * chunk_bytes_, lo = std::max(e->offset, c0), hi = std::min(e->offset + e->size, c0 + chunk_bytes_);
+      std::memcpy(dst + (lo - e->offset), it->second.get() + (lo - c0), hi - lo);
+    }
+    if (packed_checksum(dst, e->size) != e->checksum)
+      return io_error("weight cache: cannot read back '" + tmp_path_ + "' (entry '" + e->name + "' damaged)");
+    e->addr = dst;
+  }
+  unwritten_.clear();
+  return Status::Ok();
 }
 
 namespace {
@@ -456,6 +563,7 @@ Status PackedWeightStore::finalize() {
   finalized_ = true;
 #ifndef __EMSCRIPTEN__
   if (fd_ < 0) return Status::Ok();
+  flush_chunks();
   uint64_t count = 0;
   const std::string index = encode_index(&count);
   const bool any_file = count > 0;
@@ -471,19 +579,9 @@ Status PackedWeightStore::finalize() {
   }
   if (any_file) {  // the entries written so far live in the file: map it (also when not published)
     const size_t n = static_cast<size_t>(std::max<uint64_t>(write_end_, kPackedCacheHeaderBytes));
-    // The page cache holds what was just written in small folios: written back and dropped, the
-    // file is read again by map_file_huge into huge ones (about 1.5 s of a 10 s cold load of the
-    // 3 GB of mblip-mt0-xl here, once; every later load, and this one's steps, get the huge mapping).
-    if (::fdatasync(fd_) == 0) (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
-    void* m = map_file_huge(fd_, n);
-    if (m == MAP_FAILED) {  // read them back into memory instead
-      for (auto& e : entries_) {
-        if (e->offset == 0) continue;
-        e->heap = std::unique_ptr<uint8_t, void (*)(void*)>(static_cast<uint8_t*>(aligned_alloc_bytes(e->size)), std::free);
-        if (!e->heap || ::pread(fd_, e->heap.get(), e->size, static_cast<off_t>(e->offset)) != static_cast<ssize_t>(e->size))
-          return io_error("weight cache: cannot read back '" + tmp_path_ + "'");
-        e->addr = e->heap.get();
-      }
+    void* m = unwritten_.empty() ? map_file_huge(fd_, n) : MAP_FAILED;
+    if (m == MAP_FAILED) {  // read them back into memory instead (from the file and unwritten chunks)
+      MBLIP_RETURN_IF_ERROR(read_back_entries());
     } else {
       map_ = static_cast<const uint8_t*>(m);
       map_bytes_ = n;

@@ -93,6 +93,11 @@ class PackedWeightStore {
   PackedWeightStore(const PackedWeightStore&) = delete;
   PackedWeightStore& operator=(const PackedWeightStore&) = delete;
 
+  // Tests: the chunk size of stores created afterwards (a multiple of 64; 0 restores 2 MiB), so
+  // that tiny models span many chunks.
+  static void set_chunk_bytes_for_tests(uint64_t bytes);
+  static uint64_t chunk_bytes_for_new_stores();
+
   bool warm() const { return warm_; }
   bool writing() const { return fd_ >= 0; }
   // The xnn_weights_cache_t (as void*) operators are created against.
@@ -158,6 +163,28 @@ class PackedWeightStore {
   size_t insert(uint32_t seed, const void* ptr, size_t size);
   const void* addr(size_t id) const;
   void setup_provider();
+  // The file is written in whole 2 MiB chunks at 2 MiB offsets (Linux then caches it in 2 MiB
+  // folios, which map_file_huge maps with 2 MiB pages): entries are copied into the chunks they
+  // span, a chunk is written once every byte of it is reserved and copied (padding and the header
+  // region as zeros), the last one at finalize(). A chunk that cannot be written stays in memory
+  // (unwritten_) and the entries are read back from file + memory at finalize(). Call with mu_ held:
+  uint8_t* chunk_buffer(uint64_t chunk);
+  static constexpr uint64_t kChunkBytes = uint64_t{2} << 20;
+  uint64_t chunk_bytes_ = chunk_bytes_for_new_stores();
+  struct Chunk {
+    std::unique_ptr<uint8_t[]> buf;
+    uint64_t filled = 0;
+  };
+  std::unordered_map<uint64_t, Chunk> chunks_;                     // chunk index -> being filled
+  std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> unwritten_;  // chunks whose write failed
+  std::vector<std::unique_ptr<uint8_t[]>> spare_chunks_;           // written chunks' buffers, reused
+  // Copies [ptr, ptr + size) to the reserved file range [off, end) (end: off + size rounded up to
+  // kAlign) through the chunks, and writes every chunk it completes.
+  void write_reserved(const void* ptr, uint64_t size, uint64_t off, uint64_t end);
+  // After the last insert, with mu_ held: writes the partial chunks (the file's end).
+  void flush_chunks();
+  // Entries of the file read back into memory (file + unwritten chunks), checksums checked.
+  Status read_back_entries();
 
   std::string path_, tmp_path_, key_, label_;
   bool warm_ = false, finalized_ = false, write_failed_ = false, warned_ = false, memory_ = false;
