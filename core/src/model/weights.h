@@ -20,12 +20,19 @@
 
 namespace mblip {
 
-// A token-embedding table kept in its stored type; rows are dequantized on lookup.
+class PackedWeightStore;
+
+// A token-embedding table kept in its stored type; rows are dequantized on lookup. Its bytes are a
+// copy, or an entry of the packed-weights cache file (native loads: mapped, no copy; the entry's
+// address is valid once the store is finalized, so it is resolved at lookup).
 class Embedding {
  public:
   Embedding() = default;
   Embedding(DType type, int64_t rows, int64_t cols, std::vector<uint8_t> bytes, size_t row_bytes)
       : type_(type), rows_(rows), cols_(cols), bytes_(std::move(bytes)), row_bytes_(row_bytes) {}
+  Embedding(DType type, int64_t rows, int64_t cols, std::shared_ptr<PackedWeightStore> store, size_t entry,
+            size_t row_bytes)
+      : type_(type), rows_(rows), cols_(cols), store_(std::move(store)), entry_(entry), row_bytes_(row_bytes) {}
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   // Writes row `id` (cols floats) to out; error when id is out of range.
@@ -35,6 +42,8 @@ class Embedding {
   DType type_ = DType::F32;
   int64_t rows_ = 0, cols_ = 0;
   std::vector<uint8_t> bytes_;
+  std::shared_ptr<PackedWeightStore> store_;
+  size_t entry_ = 0;
   size_t row_bytes_ = 0;
 };
 
