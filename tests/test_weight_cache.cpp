@@ -5,6 +5,7 @@
 // native and wasm.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -210,6 +211,11 @@ TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm; weight_cache
 #endif
     CHECK(pub.files == now.files);
     CHECK(pub.mapped_bytes == now.mapped_bytes);
+    if (std::string(pass) == "warm") {  // the token embedding is an entry of the file (no heap copy)
+      const std::vector<char> bytes = read_all(the_cache_file(dir));
+      const std::string name = "|embedding|";
+      CHECK(std::search(bytes.begin(), bytes.end(), name.begin(), name.end()) != bytes.end());
+    }
     }  // the Model goes: its mapping too
     CHECK(packed_cache_mapping().files == before.files);
   }
