@@ -297,7 +297,7 @@ TEST_CASE("gguf: writer errors leave no file behind", "[gguf]") {
   CHECK(missing.status().code() == StatusCode::kIo);
 }
 
-TEST_CASE("gguf: chunked producer gives the same file; wrong totals fail with no file left", "[gguf]") {
+TEST_CASE("gguf: chunked producer gives the same file, wrong totals fail with no file left", "[gguf]") {
   const std::string dir = mblip_test::tmp_dir();
   auto ts = sample_tensors();
   auto bytes_of = [&](size_t i) {

@@ -78,7 +78,7 @@ TEST_CASE("q8 activation blocks: round-half-even of x / (max|x| / 127), sums, ze
     }
 }
 
-TEST_CASE("Q4_0 kernel: every ISA variant equals the scalar reference; reference equals float64", "[kernels]") {
+TEST_CASE("Q4_0 kernel: every ISA variant equals the scalar reference, reference equals float64", "[kernels]") {
   check_variants(DType::Q4_0, q4_0_variants(), awkward_shapes(2048, 257), 100);
 }
 

@@ -208,7 +208,7 @@ TEST_CASE("small-m kernel: packed once into the store, a warm store does not rea
   }
 }
 
-TEST_CASE("Q4_0 small-m kernel rejects malformed weights; make_linear dispatch", "[kernels][q4vnni]") {
+TEST_CASE("Q4_0 small-m kernel rejects malformed weights, make_linear dispatch", "[kernels][q4vnni]") {
   if (!cpu_has_avx512_vnni()) return;
   BlockWeight w = make_weight(DType::Q4_0, 4, 64, 3);
   TensorView t = w.view();

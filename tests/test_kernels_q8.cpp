@@ -8,7 +8,7 @@
 using namespace mblip;
 using namespace mblip_test;
 
-TEST_CASE("Q8_0 kernel: every ISA variant equals the scalar reference; reference equals float64", "[kernels]") {
+TEST_CASE("Q8_0 kernel: every ISA variant equals the scalar reference, reference equals float64", "[kernels]") {
   check_variants(DType::Q8_0, q8_0_variants(), awkward_shapes(1408, 33), 300);
 }
 

@@ -371,7 +371,7 @@ TEST_CASE("quant: min-error Q4_0 is never worse than ggml's rule, on every block
                                                 31 * std::pow(7 - 7 * (1 + 3.0 / 1024), 2)));
 }
 
-TEST_CASE("quant: min-error Q4_0 lowers the mean squared error; other types are quantize_row's", "[quant]") {
+TEST_CASE("quant: min-error Q4_0 lowers the mean squared error, other types are quantize_row's", "[quant]") {
   std::mt19937 rng(12);
   std::normal_distribution<float> nd(0.0f, 0.02f);
   std::uniform_real_distribution<float> ud(-0.05f, 0.05f);

@@ -185,7 +185,7 @@ TEST_CASE("weight cache: cached loads equal uncached ones for each recipe", "[ca
   }
 }
 
-TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm; weight_cache_mapping reports it", "[cache]") {
+TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm, as weight_cache_mapping reports", "[cache]") {
   MBLIP_REQUIRE_GOLDEN();
   const std::string model = recipe_model("default");
   const std::string dir = fresh_dir("map");

@@ -28,7 +28,7 @@ Result<int> clear_weight_cache(const std::string& dir);
 
 // What this process maps of packed-weights cache files (native Linux, from /proc/self/smaps; zeros
 // elsewhere): bytes mapped, the part the kernel maps with 2 MiB pages (the page cache holds the
-// file in huge folios: decoder steps run about 25% faster), and whether every mapping starts on a
+// file in huge folios: captions about 15% faster here), and whether every mapping starts on a
 // 2 MiB boundary (the loader asks for it). A cache written before that was known, or copied, stays
 // in small pages while the page cache holds it: `mblip cache clear` rebuilds it.
 struct WeightCacheMapping {
