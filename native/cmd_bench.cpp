@@ -477,7 +477,7 @@ int cmd_bench(Args& args) {
   if (cache_map.files > 0)
     std::cout << "weight cache: " << fmt(cache_map.mapped_bytes / 1e6, 0) << " MB mapped, "
               << fmt(cache_map.huge_page_bytes / 1e6, 0) << " MB of it with 2 MiB pages"
-              << (cache_map.mapped_bytes >= (uint64_t{256} << 20) && cache_map.huge_page_bytes * 2 < cache_map.mapped_bytes
+              << (cache_map.mostly_small_pages()
                       ? " (the page cache holds it in small pages: `mblip cache clear` and a reload make it huge: captions about 15% faster here)"
                       : "")
               << "\n";

@@ -189,7 +189,7 @@ TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm, as weight_ca
   MBLIP_REQUIRE_GOLDEN();
   const std::string model = recipe_model("default");
   const std::string dir = fresh_dir("map");
-  const PackedCacheMapping before = packed_cache_mapping();
+  const WeightCacheMapping before = packed_cache_mapping();
   for (const char* pass : {"cold", "warm"}) {
     INFO(pass);
     LoadOptions lo;
@@ -199,7 +199,7 @@ TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm, as weight_ca
     auto m = Model::load_file(model, lo);
     REQUIRE(m.ok());
     const uint64_t bytes = size_of(the_cache_file(dir));
-    const PackedCacheMapping now = packed_cache_mapping();
+    const WeightCacheMapping now = packed_cache_mapping();
     const WeightCacheMapping pub = weight_cache_mapping();
 #ifdef __linux__
     CHECK(now.files == before.files + 1);
@@ -219,6 +219,15 @@ TEST_CASE("weight cache: mapped on a 2 MiB boundary, cold and warm, as weight_ca
     }  // the Model goes: its mapping too
     CHECK(packed_cache_mapping().files == before.files);
   }
+  // When `mblip bench` advises clearing the cache: a large one, mostly in small pages.
+  WeightCacheMapping big;
+  big.mapped_bytes = uint64_t{3} << 30;
+  CHECK(big.mostly_small_pages());
+  big.huge_page_bytes = big.mapped_bytes - (uint64_t{1} << 20);
+  CHECK_FALSE(big.mostly_small_pages());
+  WeightCacheMapping tiny;
+  tiny.mapped_bytes = uint64_t{1} << 20;
+  CHECK_FALSE(tiny.mostly_small_pages());
 }
 
 TEST_CASE("weight cache written in many chunks: equal loads, two writers, a write failure midway", "[cache]") {

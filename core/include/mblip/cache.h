@@ -35,6 +35,10 @@ struct WeightCacheMapping {
   uint64_t mapped_bytes = 0, huge_page_bytes = 0;
   int files = 0;
   bool aligned = true;
+  // Worth a `mblip cache clear`: a large cache (>= 256 MiB) less than half in 2 MiB pages.
+  bool mostly_small_pages() const {
+    return mapped_bytes >= (uint64_t{256} << 20) && huge_page_bytes * 2 < mapped_bytes;
+  }
 };
 WeightCacheMapping weight_cache_mapping();
 

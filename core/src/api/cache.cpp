@@ -23,15 +23,7 @@ std::vector<WeightCacheFile> list_weight_cache(const std::string& dir) {
 
 Result<int> clear_weight_cache(const std::string& dir) { return clear_packed_cache(dir); }
 
-WeightCacheMapping weight_cache_mapping() {
-  const PackedCacheMapping m = packed_cache_mapping();
-  WeightCacheMapping w;
-  w.mapped_bytes = m.mapped_bytes;
-  w.huge_page_bytes = m.huge_page_bytes;
-  w.files = m.files;
-  w.aligned = m.aligned;
-  return w;
-}
+WeightCacheMapping weight_cache_mapping() { return packed_cache_mapping(); }
 
 std::shared_ptr<PackedWeightStore> make_memory_weight_cache(uint8_t* image, size_t bytes, const std::string& label) {
   return PackedWeightStore::in_memory(image, bytes, label);

@@ -67,7 +67,7 @@ bool write_all(int fd, const void* p, size_t n, uint64_t off) {
 // beam-5 step 33.1-35.6 -> 29.9-32.0, first caption 1378-1515 -> 1135-1166, load 3.3-3.7 -> 2.0-2.3 s.
 // Where the folios stay small (cached so before, other filesystems / kernels): the old mapping.
 void* map_file_huge(int fd, size_t n) {
-  constexpr size_t kHuge = size_t{2} << 20;
+  constexpr size_t kHuge = kPackedCacheHugePageBytes;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t span = static_cast<size_t>(round_up(n, page)), reserve = span + kHuge;
   void* r = ::mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -426,7 +426,7 @@ std::atomic<uint64_t> g_test_chunk_bytes{0};
 void PackedWeightStore::set_chunk_bytes_for_tests(uint64_t bytes) { g_test_chunk_bytes = bytes; }
 uint64_t PackedWeightStore::chunk_bytes_for_new_stores() {
   const uint64_t t = g_test_chunk_bytes.load();
-  return t ? t : kChunkBytes;
+  return t ? t : kPackedCacheHugePageBytes;
 }
 
 uint8_t* PackedWeightStore::chunk_buffer(uint64_t c) {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mblip/cache.h"
 #include "mblip/status.h"
 
 namespace mblip {
@@ -52,12 +53,9 @@ std::vector<PackedCacheFileInfo> list_packed_cache(const std::string& dir);
 // Removes the cache files and stale temporaries in `dir`; returns how many were removed.
 Result<int> clear_packed_cache(const std::string& dir);
 // This process's mappings of *.mbpack files (mblip/cache.h's weight_cache_mapping).
-struct PackedCacheMapping {
-  uint64_t mapped_bytes = 0, huge_page_bytes = 0;
-  int files = 0;
-  bool aligned = true;
-};
-PackedCacheMapping packed_cache_mapping();
+WeightCacheMapping packed_cache_mapping();
+// The huge-page size the cache file is written in chunks of and mapped on a boundary of.
+constexpr uint64_t kPackedCacheHugePageBytes = uint64_t{2} << 20;
 
 // ---- the store ----
 class PackedWeightStore {
@@ -169,7 +167,6 @@ class PackedWeightStore {
   // region as zeros), the last one at finalize(). A chunk that cannot be written stays in memory
   // (unwritten_) and the entries are read back from file + memory at finalize(). Call with mu_ held:
   uint8_t* chunk_buffer(uint64_t chunk);
-  static constexpr uint64_t kChunkBytes = uint64_t{2} << 20;
   uint64_t chunk_bytes_ = chunk_bytes_for_new_stores();
   struct Chunk {
     std::unique_ptr<uint8_t[]> buf;

@@ -260,8 +260,8 @@ Result<int> clear_packed_cache(const std::string& dir) {
   return removed;
 }
 
-PackedCacheMapping packed_cache_mapping() {
-  PackedCacheMapping m;
+WeightCacheMapping packed_cache_mapping() {
+  WeightCacheMapping m;
 #if defined(__linux__) && !defined(__EMSCRIPTEN__)
   FILE* f = std::fopen("/proc/self/smaps", "r");
   if (!f) return m;
@@ -276,7 +276,7 @@ PackedCacheMapping packed_cache_mapping() {
       if (ours) {
         ++m.files;
         m.mapped_bytes += hi - lo;
-        if (lo % (uint64_t{2} << 20) != 0) m.aligned = false;
+        if (lo % kPackedCacheHugePageBytes != 0) m.aligned = false;
       }
     } else if (ours && std::sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1) {
       m.huge_page_bytes += kb * 1024;
