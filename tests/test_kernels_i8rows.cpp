@@ -1,11 +1,14 @@
 // The int8-rows kernel (kernels/int8_rows.h; the vision tower's linears on x86 Chromium) through its
 // scalar reference, on every build: the activation quantizer's definition, outputs within the
 // rigorous bound of its two int8 grids against float64, threads and bias, bad weights, and its
-// packed bytes kept in / reused from a packed-weights store. The relaxed-SIMD variant equals this
-// reference bit for bit: tests/test_kernels_relaxed.cpp (in Chromium).
+// packed bytes kept in / reused from a packed-weights store; the build's fast variant (SIMD128 in
+// wasm builds) equal to it bit for bit. The relaxed-SIMD variant is checked in Chromium:
+// tests/test_kernels_relaxed.cpp.
 #include <limits>
 
+#include "i8rows_exact.h"
 #include "kernels/int8_rows.h"
+#include "kernels/linear.h"
 #include "kernels/weight_cache.h"
 #include "kernels_block_fixture.h"
 
@@ -79,6 +82,28 @@ TEST_CASE("int8-rows activations: the definition (range incl. zero onto 0..255, 
     INFO("element " << j);
     CHECK(a.row(0)[j] == want[j]);
   }
+}
+
+TEST_CASE("int8-rows kernel: the fast variant equals the scalar reference bit for bit, and is routed", "[kernels]") {
+  const auto& vs = i8rows_variants();
+#if defined(__wasm_simd128__) && !defined(__wasm_relaxed_simd__)
+  REQUIRE(vs.size() == 2);
+  REQUIRE(std::string(vs.back().name) == "wasm_simd128");
+  // The vision tower's Q8_0 / Q4_0 linears (LinearRows::kMany) run on it; a few rows do not.
+  BlockWeight w = make_weight(DType::Q4_0, 40, 96, 7);
+  LinearOptions many, some;
+  many.rows = LinearRows::kMany;
+  CHECK(make_linear(w.view(), nullptr, many).value()->describe().find("own int8 rows wasm_simd128") != std::string::npos);
+  CHECK(make_linear(w.view(), nullptr, some).value()->describe().find("int8 rows") == std::string::npos);
+  CHECK(linear_kernel_config().find("many=own_i8rows") != std::string::npos);
+#endif
+  if (vs.size() == 1) {
+    WARN("no fast int8-rows variant in this build / engine (the relaxed one is tested in Chromium)");
+    return;
+  }
+  ThreadPool p1(1), p3(3);
+  CHECK(i8rows_outputs_differing(vs.back(), p1) == 0);
+  CHECK(i8rows_outputs_differing(vs.back(), p3) == 0);
 }
 
 TEST_CASE("int8-rows reference: within the bound of its int8 grids on awkward shapes, any threads, bias", "[kernels]") {

@@ -9,6 +9,7 @@
 #include "kernels/int8_rows.h"
 #include "kernels/q4_0.h"
 #include "kernels/q8_0.h"
+#include "i8rows_exact.h"
 #include "kernels_block_fixture.h"
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
@@ -136,15 +137,17 @@ TEST_CASE("relaxed SIMD: the probed dot kind is what the engine's dots compute, 
   REQUIRE(kr.ok());
   const bool wide = wasm_relaxed_dot_is_int8();
   CHECK(wide == (kind == "usdot" || kind == "sdot"));
-  // The int8 form runs on our int8-rows kernel where the dot is "usdot", else on XNNPACK's qc8w.
-  const bool own = kind == "usdot";
-  CHECK((km.value()->describe().find("own int8 rows wasm_relaxed") != std::string::npos) == own);
-  CHECK((km.value()->describe().find("qd8-f32-qc8w") != std::string::npos) == (wide && !own));
+  // The int8 form runs on our int8-rows kernel where the dot is "usdot" (relaxed variant) or not a
+  // full int8 dot (SIMD128 variant), on XNNPACK's qc8w where it is "sdot".
+  const bool own = kind != "sdot";
+  CHECK((km.value()->describe().find("own int8 rows wasm_relaxed") != std::string::npos) == (kind == "usdot"));
+  CHECK((km.value()->describe().find("own int8 rows wasm_simd128") != std::string::npos) == !wide);
+  CHECK((km.value()->describe().find("qd8-f32-qc8w") != std::string::npos) == !own);
   CHECK(kn.value()->describe().find("qd8-f32-qc8w") == std::string::npos);
   CHECK((linear_kernel_config().find("many=own_i8rows") != std::string::npos) == own);
-  CHECK((linear_kernel_config().find("many=xnnpack_qc8w") != std::string::npos) == (wide && !own));
+  CHECK((linear_kernel_config().find("many=xnnpack_qc8w") != std::string::npos) == !own);
   CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false, many) == km.value()->memory_bytes());
-  CHECK((km.value()->memory_bytes() > kn.value()->memory_bytes()) == wide);
+  CHECK(km.value()->memory_bytes() > kn.value()->memory_bytes());
   ThreadPool pool(2);
   const auto x = make_x(257, 96, 2);
   std::vector<float> y(257 * 40), yr(257 * 40);
@@ -174,47 +177,22 @@ TEST_CASE("relaxed SIMD: the probed dot kind is what the engine's dots compute, 
 }
 
 // The int8-rows kernel's relaxed variant (engines with a "usdot" relaxed dot) against its scalar
-// reference: the same exact integer sums and float epilogue, so identical outputs, on tiles with row
-// and column tails (M = 1..5, 45, 257; N = 1..4, 7, 100), K not a multiple of 16, bias, and extreme
-// operands (weight codes -128 / 127, activation bytes 0 / 255 on one row).
+// reference: identical outputs on awkward shapes and extreme operands (tests/i8rows_exact.h).
 TEST_CASE("relaxed SIMD int8-rows kernel: equal to the scalar reference bit for bit", "[kernels][relaxed]") {
 #if !defined(__wasm_relaxed_simd__)
   WARN("not a relaxed-SIMD build: nothing to test");
 #else
   const auto& vs = i8rows_variants();
-  if (std::string(wasm_relaxed_dot_kind()) != "usdot") {
-    CHECK(vs.size() == 1);
-    WARN("relaxed dot kind " << wasm_relaxed_dot_kind() << ": no relaxed int8-rows variant on this engine");
+  const std::string kind = wasm_relaxed_dot_kind();
+  if (kind != "usdot") {  // "sdot": XNNPACK's sdot kernels; otherwise the SIMD128 variant
+    CHECK(vs.size() == (kind == "sdot" ? 1u : 2u));
+    CHECK(std::string(vs.back().name) == (kind == "sdot" ? "ref" : "wasm_simd128"));
+    WARN("relaxed dot kind " << kind << ": no relaxed int8-rows variant on this engine");
     return;
   }
   REQUIRE(vs.size() == 2);
   REQUIRE(std::string(vs.back().name) == "wasm_relaxed");
-  const Shape shapes[] = {{1, 16, 1}, {2, 40, 2}, {3, 7, 3}, {4, 96, 4}, {5, 1000, 7}, {45, 1408, 100}, {257, 160, 7}, {257, 72, 100}};
   ThreadPool pool(2);
-  for (const Shape& sh : shapes) {
-    INFO("m " << sh.m << " k " << sh.k << " n " << sh.n);
-    F32Weight w = make_f32_weight(static_cast<int64_t>(sh.n), static_cast<int64_t>(sh.k), sh.k * 3 + sh.n);
-    w.v[0] = 1.f, w.v[1] = -1.f;  // row 0: codes 127 and -127 (-128 where a row's minimum is the larger)
-    std::vector<float> x = make_x(sh.m, sh.k, sh.m + 1);
-    for (size_t j = 0; j < sh.k; ++j) x[j] = (j % 2) ? 1e4f : -1e4f;  // row 0: bytes 0 and 255 only
-    std::vector<float> bias(sh.n);
-    for (size_t c = 0; c < sh.n; ++c) bias[c] = 0.125f * static_cast<float>(c);
-    const TensorView bv = bias_view(bias);
-    for (const TensorView* b : {static_cast<const TensorView*>(nullptr), &bv}) {
-      std::vector<float> yr(sh.m * sh.n, -1.f), yv(sh.m * sh.n, -2.f);
-      REQUIRE(make_linear_i8rows(w.view(), b, &vs.front()).value()->forward(x.data(), sh.m, yr.data(), pool).ok());
-      REQUIRE(make_linear_i8rows(w.view(), b, &vs.back()).value()->forward(x.data(), sh.m, yv.data(), pool).ok());
-      size_t differ = 0;
-      for (size_t i = 0; i < yr.size(); ++i) differ += std::memcmp(&yr[i], &yv[i], 4) != 0;
-      CHECK(differ == 0);
-    }
-  }
-  // Q8_0 weights (the ViT's attention in the default recipe) at a vision shape's tail.
-  const BlockWeight q8 = make_weight(DType::Q8_0, 11, 1408, 3);
-  const std::vector<float> x = make_x(257, 1408, 8);
-  std::vector<float> yr(257 * 11), yv(257 * 11);
-  REQUIRE(make_linear_i8rows(q8.view(), nullptr, &vs.front()).value()->forward(x.data(), 257, yr.data(), pool).ok());
-  REQUIRE(make_linear_i8rows(q8.view(), nullptr, &vs.back()).value()->forward(x.data(), 257, yv.data(), pool).ok());
-  CHECK(std::memcmp(yr.data(), yv.data(), yr.size() * 4) == 0);
+  CHECK(i8rows_outputs_differing(vs.back(), pool) == 0);
 #endif
 }

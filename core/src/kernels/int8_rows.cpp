@@ -128,6 +128,9 @@ class I8RowsLinear final : public LinearKernel {
     auto* st = static_cast<ActsState*>(pool.find_state(&kActsKey));
     if (!st) st = static_cast<ActsState*>(pool.put_state(&kActsKey, std::make_unique<ActsState>()));
     quantize_acts_u8(x, m, l_.k, l_.kp, st->acts, &pool);
+#if defined(__wasm_simd128__)
+    if (v_.wide) widen_acts_i16(st->acts);
+#endif
     const U8Acts& a = st->acts;
     const float* bias = b_.empty() ? nullptr : b_.data();
     const size_t tasks = (l_.n + kColsPerTask - 1) / kColsPerTask;
@@ -182,7 +185,13 @@ const std::vector<I8RowsVariant>& i8rows_variants() {
   static const std::vector<I8RowsVariant> vs = [] {
     std::vector<I8RowsVariant> v{{"ref", &i8rows_gemm_ref}};
 #if defined(__wasm_relaxed_simd__)
-    if (std::string(wasm_relaxed_dot_kind()) == "usdot") v.push_back({"wasm_relaxed", &i8rows_gemm_wasm_relaxed});
+    // A full int8 relaxed dot: our relaxed variant where it reads the activations unsigned, else
+    // ("sdot") XNNPACK's sdot kernels; a saturating one leaves SIMD128.
+    const std::string kind = wasm_relaxed_dot_kind();
+    if (kind == "usdot") v.push_back({"wasm_relaxed", &i8rows_gemm_wasm_relaxed});
+    else if (kind != "sdot") v.push_back({"wasm_simd128", &i8rows_gemm_wasm_simd128, true});
+#elif defined(__wasm_simd128__)
+    v.push_back({"wasm_simd128", &i8rows_gemm_wasm_simd128, true});
 #endif
     return v;
   }();

@@ -1,10 +1,12 @@
 // Our own int8 linear kernel for many activation rows (the vision tower's 257 patches): weights
 // requantized to int8 with one scale per output row (the form of XNNPACK's qc8w), activations
 // quantized per row to unsigned 8 bits with a zero point (XNNPACK's qd8 resolution), integer dot
-// products over the whole row. Its one fast variant is relaxed-SIMD wasm on engines whose relaxed
+// products over the whole row. Two fast variants, both wasm: relaxed SIMD on engines whose relaxed
 // dot is an unsigned x signed int8 dot ("usdot", x86 Chromium: one VNNI instruction a dot), where
-// small register tiles run ~1.25-1.3x XNNPACK's own usdot kernel (int8_rows_relaxed_wasm.cpp). The
-// scalar form here is its reference (same integers and float epilogue: identical outputs).
+// small register tiles run ~1.25-1.3x XNNPACK's own usdot kernel (int8_rows_relaxed_wasm.cpp), and
+// SIMD128 on 16-bit dots of widened operands where no full int8 relaxed dot exists
+// (int8_rows_wasm_simd128.cpp). The scalar form here is their reference (same integers and float
+// epilogue: identical outputs).
 // Not for model code: make_linear picks it (kernels/linear.cpp).
 #pragma once
 #include <cstddef>
@@ -44,6 +46,7 @@ struct U8Acts {
   std::vector<uint8_t> q;
   std::vector<float> s;
   std::vector<int32_t> z;
+  std::vector<int16_t> w16;  // q widened to 16 bits, for variants that need it (I8RowsVariant::wide)
   const uint8_t* row(size_t i) const { return q.data() + i * kp; }
 };
 // pool: rows in parallel when given and the work is large.
@@ -63,6 +66,12 @@ using I8RowsGemmFn = void (*)(const I8RowsView& w, const U8Acts& a, size_t c0, s
                               const float* bias);
 void i8rows_gemm_ref(const I8RowsView& w, const U8Acts& a, size_t c0, size_t c1, float* y, size_t ldy,
                      const float* bias);
+#if defined(__wasm_simd128__)
+// Reads a.w16 (widen_acts_i16 first).
+void i8rows_gemm_wasm_simd128(const I8RowsView& w, const U8Acts& a, size_t c0, size_t c1, float* y, size_t ldy,
+                              const float* bias);
+void widen_acts_i16(U8Acts& a);
+#endif
 #if defined(__wasm_relaxed_simd__)
 // Needs wasm_relaxed_dot_kind() == "usdot" (the activations are the 7-bit operand, read unsigned).
 void i8rows_gemm_wasm_relaxed(const I8RowsView& w, const U8Acts& a, size_t c0, size_t c1, float* y, size_t ldy,
@@ -70,8 +79,9 @@ void i8rows_gemm_wasm_relaxed(const I8RowsView& w, const U8Acts& a, size_t c0, s
 #endif
 
 struct I8RowsVariant {
-  const char* name;  // "ref", "wasm_relaxed"
+  const char* name;  // "ref", "wasm_simd128", "wasm_relaxed"
   I8RowsGemmFn fn;
+  bool wide = false;  // reads U8Acts::w16
 };
 // Reference first; the fast variant last when this build and engine have one.
 const std::vector<I8RowsVariant>& i8rows_variants();

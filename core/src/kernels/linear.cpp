@@ -94,20 +94,30 @@ bool use_vnni(DType type, const LinearOptions& opts) {
 #endif
 }
 
-// Q4_0 weights run on LinearRows::kMany (the ViT's MLP in the default recipe) are packed for
-// XNNPACK's qc8w (int8, one scale per output row) rather than qb4w / the own kernel, for twice the
-// packed bytes (+0.29 GB for mblip-mt0-xl's ViT). The per-row int8 grid is ~8x finer than Q4_0's
-// per-block one, so the requantization adds little (tests/test_quality.cpp).
+// Whether our int8-rows kernel (kernels/int8_rows.h) has a fast variant here and is not switched off:
+// MBLIP_I8ROWS=off gives the previous kernels (same-run comparisons).
+bool i8rows_on() {
+  const char* v = std::getenv("MBLIP_I8ROWS");
+  return !(v && !std::strcmp(v, "off")) && i8rows_preferred();
+}
+
+// Q4_0 weights run on LinearRows::kMany (the ViT's MLP in the default recipe) are requantized to
+// int8 with one scale per output row (XNNPACK's qc8w or our int8-rows kernel) rather than kept in
+// 4 bits, for twice the packed bytes (+0.29 GB for mblip-mt0-xl's ViT). The per-row int8 grid is ~8x
+// finer than Q4_0's per-block one, so the requantization adds little (tests/test_quality.cpp).
 // - Natively: at M = 257 on AVX-512 VNNI, 777-812 vs 482-491 GFLOP/s for qb4w (1.6x;
 //   `mblip-bench-kernels 2 0.3 2`, fc1 / fc2 shapes, 2026-12-04). MBLIP_Q4_XNN = qb4w | qc8w sets
 //   the form of every Q4_0 weight on XNNPACK (same-run comparisons).
 // - Relaxed-SIMD wasm, where the engine's relaxed dot is a full int8 dot (XNNPACK then runs its
 //   usdot / sdot kernels): headless Chromium on AVX-VNNI, 1 thread, M = 257: qc8w 151 GOP/s vs 106
-//   for the own Q4_0 kernel; vision 2.7-4.1 -> 2.2-2.8 s at 2 threads (README). Elsewhere in
-//   wasm (SIMD128 builds, saturating relaxed dots) XNNPACK's qc8w is no faster than the own kernel:
-//   Q4_0 stays 4-bit.
+//   for the own Q4_0 kernel; vision 2.7-4.1 -> 2.2-2.8 s at 2 threads (README).
+// - Other wasm (SIMD128 builds, saturating relaxed dots): on the int8-rows kernel's SIMD128 variant
+//   (XNNPACK's qc8w there is no faster than the own Q4_0 kernel, ~50 GOP/s a thread).
 bool q4_many_as_int8(const LinearOptions& opts) {
   if (opts.rows != LinearRows::kMany || !opts.widen_q4_many) return false;
+#if defined(__EMSCRIPTEN__)
+  if (i8rows_on()) return true;
+#endif
 #if defined(__wasm_relaxed_simd__) && defined(MBLIP_HAVE_XNNPACK)
   return wasm_relaxed_dot_is_int8();
 #elif defined(__EMSCRIPTEN__) || !defined(MBLIP_HAVE_XNNPACK)
@@ -118,19 +128,17 @@ bool q4_many_as_int8(const LinearOptions& opts) {
 }
 
 // Q8_0 weights, and the Q4_0 ones q4_many_as_int8 widens, of LinearRows::kMany (the ViT) run on our
-// int8-rows kernel (kernels/int8_rows.h) where it has a fast variant: relaxed-SIMD wasm on "usdot"
-// engines (x86 Chromium). Same int8 weights and activation resolution as XNNPACK's qc8w there, in
-// register tiles V8 keeps without spills: headless Chromium, 1 thread, M = 257, the four ViT shapes:
-// 189-198 vs 146-159 GOP/s (tools/bench/wasm_kernels.mjs, same run); at M = 32 / 47 (Q-Former,
-// cross-attention v) only 0.9-1.15x, so those stay on XNNPACK. MBLIP_I8ROWS=off: XNNPACK (same-run
-// comparisons).
+// int8-rows kernel where it has a fast variant: relaxed-SIMD wasm on "usdot" engines (x86 Chromium)
+// and SIMD128 wasm without a full int8 relaxed dot. Same int8 weights and activation resolution as
+// XNNPACK's qc8w, in register tiles V8 keeps without spills. Relaxed, headless Chromium, 1 thread,
+// M = 257, the four ViT shapes: 189-198 vs 146-159 GOP/s for XNNPACK's usdot kernel
+// (tools/bench/wasm_kernels.mjs, same run); at M = 32 / 47 (Q-Former, cross-attention v) only
+// 0.9-1.15x, so those stay on XNNPACK.
 bool use_i8rows(DType type, const LinearOptions& opts) {
   if (opts.backend != LinearBackend::kAuto || opts.rows != LinearRows::kMany) return false;
   if (type != DType::Q8_0 && !(type == DType::Q4_0 && q4_many_as_int8(opts))) return false;
-  const char* v = std::getenv("MBLIP_I8ROWS");
-  if (v && !std::strcmp(v, "off")) return false;
   if (choose(type, opts) != QuantPath::kXnnpack) return false;  // an explicit MBLIP_Q4_KERNEL / MBLIP_Q8_KERNEL wins
-  return i8rows_preferred();
+  return i8rows_on();
 }
 
 #ifdef MBLIP_HAVE_XNNPACK
