@@ -309,17 +309,21 @@ TEST_CASE("make_linear uses XNNPACK and agrees with the reference kernel", "[ker
 // Natively, Q4_0 weights declared to run on hundreds of rows (the vision tower) are packed for
 // XNNPACK's int8 qc8w (faster at large M), other Q4_0 weights keep the 4-bit qb4w form; the estimate
 // used before loading matches what the kernel holds, and the results stay within the int8 bound.
-TEST_CASE("make_linear packs Q4_0 weights run on many rows as int8 natively", "[kernels]") {
+TEST_CASE("make_linear packs Q4_0 weights run on many rows as int8", "[kernels]") {
 #if defined(__EMSCRIPTEN__) && !defined(__wasm_relaxed_simd__)
-  // SIMD128 wasm: the own 4-bit kernel whatever the row count (relaxed builds: test_kernels_relaxed.cpp).
+  // SIMD128 wasm: int8 too, on our int8-rows kernel rather than XNNPACK's qc8w (its SIMD128 variant:
+  // tests/test_kernels_i8rows.cpp; relaxed builds: test_kernels_relaxed.cpp); fewer rows stay 4-bit.
   const Weight w = make_weight(DType::Q4_0, 40, 96, 7);
   LinearOptions many;
   many.rows = LinearRows::kMany;
   auto km = make_linear(w.view(), nullptr, many);
+  auto ks = make_linear(w.view(), nullptr);
   REQUIRE(km.ok());
-  CHECK(km.value()->describe().find("qd8-f32-qc8w") == std::string::npos);
+  REQUIRE(ks.ok());
+  CHECK(km.value()->describe().find("own int8 rows wasm_simd128") != std::string::npos);
+  CHECK(ks.value()->describe().find("own q4_0") != std::string::npos);
   CHECK(estimate_linear_bytes(DType::Q4_0, 40, 96, false, many) == km.value()->memory_bytes());
-  CHECK(linear_kernel_config().find("many=") == std::string::npos);
+  CHECK(linear_kernel_config().find("many=own_i8rows") != std::string::npos);
 #elif defined(__EMSCRIPTEN__)
   SUCCEED("relaxed SIMD: tests/test_kernels_relaxed.cpp");
 #else
