@@ -10,6 +10,8 @@
 // Repetitions go round-robin over the kernels (a busy machine slows them alike); best time each.
 // --tiles MVxNR,...: also times the row-lane kernel with other tile shapes (4*MV activation rows x
 // NR weight rows). --micro: first a register-only relaxed-dot loop (this engine's / CPU's ceiling).
+// --node PATH (repeatable): the same program in that Node binary too, before Chromium (e.g.
+// /usr/bin/node: Node 20, where #11's SIMD128 targets are measured).
 //   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed --tests ['[relaxed],[quality]']
 // --tests: instead of timing, runs tests/test_kernels_relaxed.cpp and tests/test_quality.cpp (Catch2,
 // optional test spec) in Chromium (and each --node) against the build's library; exits non-zero when a
@@ -269,12 +271,19 @@ if (cc.status !== 0) { console.error(cc.stderr.slice(-4000)); process.exit(1); }
 const rows = [];
 const collect = (engine, text) => { for (const l of text.split('\n')) if (l.startsWith('{')) rows.push({ engine, ...JSON.parse(l) }); };
 for (const node of args.node) {
-  const r = spawnSync(node, ['--no-experimental-fetch', '--input-type=module', '-e', `await (await import(${JSON.stringify(pathToFileURL(path.join(tmp, 'bench.mjs')).href)})).default({ print: (s) => console.log(s) });`], { encoding: 'utf8' });
+  // emcc 3.1.6's ES6 output reads the CommonJS globals under Node: provide them to the module.
+  const prelude = `import { createRequire } from 'node:module'; globalThis.require = createRequire(${JSON.stringify(pathToFileURL(path.join(tmp, 'bench.mjs')).href)}); globalThis.__dirname = ${JSON.stringify(tmp)}; globalThis.__filename = ${JSON.stringify(path.join(tmp, 'bench.mjs'))};`;
+  const r = spawnSync(node, ['--no-experimental-fetch', '--input-type=module', '-e', `${prelude} await (await import(${JSON.stringify(pathToFileURL(path.join(tmp, 'bench.mjs')).href)})).default({ print: (s) => console.log(s), locateFile: (f) => ${JSON.stringify(tmp + '/')} + f });`], { encoding: 'utf8' });
   if (args.tests) {
     console.log(`== ${node}\n${(r.stdout + r.stderr).slice(-3000)}`);
     if (r.status !== 0) process.exitCode = 1;
   }
+  const before = rows.length;
   collect(`node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()}`, r.stdout + r.stderr);
+  if (!args.tests && rows.length === before) {  // say why instead of an empty table
+    console.error(`${node}: no timings; its output ends with:\n${(r.stdout + r.stderr).slice(-1500)}`);
+    process.exitCode = 1;
+  }
 }
 const playwright = await import(pathToFileURL(path.join(web, 'node_modules/playwright-core/index.mjs')).href);
 const { startServer } = await import(pathToFileURL(path.join(web, 'serve.mjs')).href);
