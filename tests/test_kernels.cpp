@@ -289,8 +289,12 @@ TEST_CASE("XNNPACK qd8-f32-qb4w / qc4w / qc8w linear (Q4_0) within their bounds"
 }
 
 TEST_CASE("make_linear uses XNNPACK and agrees with the reference kernel", "[kernels]") {
+  // (a decoder step's Q8_0 weight: XNNPACK on every build; tens of rows go to the int8-rows kernel in
+  // the SIMD128 builds, tests/test_kernels_i8rows.cpp)
   const Weight w = make_weight(DType::Q8_0, 40, 96, 5);
-  auto fast = make_linear(w.view(), nullptr);
+  LinearOptions few;
+  few.rows = LinearRows::kFew;
+  auto fast = make_linear(w.view(), nullptr, few);
   LinearOptions ro;
   ro.backend = LinearBackend::kReference;
   auto ref = make_linear(w.view(), nullptr, ro);

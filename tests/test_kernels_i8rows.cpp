@@ -89,13 +89,25 @@ TEST_CASE("int8-rows kernel: the fast variant equals the scalar reference bit fo
 #if defined(__wasm_simd128__) && !defined(__wasm_relaxed_simd__)
   REQUIRE(vs.size() == 2);
   REQUIRE(std::string(vs.back().name) == "wasm_simd128");
-  // The vision tower's Q8_0 / Q4_0 linears (LinearRows::kMany) run on it; a few rows do not.
-  BlockWeight w = make_weight(DType::Q4_0, 40, 96, 7);
-  LinearOptions many, some;
+  // The vision tower's Q8_0 / Q4_0 linears (LinearRows::kMany) run on it, and Q8_0 ones of tens of
+  // rows (kSome: the Q-Former); Q4_0 ones of tens of rows (the encoder) stay 4-bit, a decoder step's
+  // (kFew) stay where they were.
+  BlockWeight w4 = make_weight(DType::Q4_0, 40, 96, 7), w8 = make_weight(DType::Q8_0, 40, 96, 8);
+  LinearOptions many, some, few;
   many.rows = LinearRows::kMany;
-  CHECK(make_linear(w.view(), nullptr, many).value()->describe().find("own int8 rows wasm_simd128") != std::string::npos);
-  CHECK(make_linear(w.view(), nullptr, some).value()->describe().find("int8 rows") == std::string::npos);
+  few.rows = LinearRows::kFew;
+  auto on = [](const BlockWeight& w, const LinearOptions& o) {
+    return make_linear(w.view(), nullptr, o).value()->describe().find("own int8 rows wasm_simd128") != std::string::npos;
+  };
+  CHECK(on(w4, many));
+  CHECK(on(w8, many));
+  CHECK(on(w8, some));
+  CHECK_FALSE(on(w4, some));
+  CHECK_FALSE(on(w4, few));
+  CHECK_FALSE(on(w8, few));
+  CHECK(estimate_linear_bytes(DType::Q8_0, 40, 96, false, some) == make_linear(w8.view(), nullptr, some).value()->memory_bytes());
   CHECK(linear_kernel_config().find("many=own_i8rows") != std::string::npos);
+  CHECK(linear_kernel_config().find("some=own_i8rows") != std::string::npos);
 #endif
   if (vs.size() == 1) {
     WARN("no fast int8-rows variant in this build / engine (the relaxed one is tested in Chromium)");

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "kernels/int8_rows.h"
 #include "kernels/linear_impl.h"
@@ -133,9 +134,15 @@ bool q4_many_as_int8(const LinearOptions& opts) {
 // XNNPACK's qc8w, in register tiles V8 keeps without spills. Relaxed, headless Chromium, 1 thread,
 // M = 257, the four ViT shapes: 189-198 vs 146-159 GOP/s for XNNPACK's usdot kernel
 // (tools/bench/wasm_kernels.mjs, same run); at M = 32 / 47 (Q-Former, cross-attention v) only
-// 0.9-1.15x, so those stay on XNNPACK.
+// 0.9-1.15x, so those stay on XNNPACK there. The SIMD128 variant also takes the Q8_0 weights of
+// tens of rows (LinearRows::kSome: the Q-Former, the projection, the decoder's cross-attention):
+// Node 20, M = 257, 1 / 2 threads: 88-91 / 174-182 GOP/s vs 59-60 / 117-119 for XNNPACK's SIMD128
+// qc8w (same run, 2026-12-05 17:43 UTC); Q4_0 ones stay 4-bit (the T5 encoder: no heap for int8).
 bool use_i8rows(DType type, const LinearOptions& opts) {
-  if (opts.backend != LinearBackend::kAuto || opts.rows != LinearRows::kMany) return false;
+  if (opts.backend != LinearBackend::kAuto) return false;
+  const bool some_q8 = opts.rows == LinearRows::kSome && type == DType::Q8_0 &&
+                       std::string(i8rows_variants().back().name) == "wasm_simd128";
+  if (opts.rows != LinearRows::kMany && !some_q8) return false;
   if (type != DType::Q8_0 && !(type == DType::Q4_0 && q4_many_as_int8(opts))) return false;
   if (choose(type, opts) != QuantPath::kXnnpack) return false;  // an explicit MBLIP_Q4_KERNEL / MBLIP_Q8_KERNEL wins
   return i8rows_on();
@@ -216,6 +223,7 @@ std::string linear_kernel_config() {
       k += ",many=xnnpack_qc8w";
 #endif
     if (use_i8rows(t, many)) k += ",many=own_i8rows";
+    if (use_i8rows(t, some)) k += ",some=own_i8rows";
     k += ";";
   }
   return k;
