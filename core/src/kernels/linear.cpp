@@ -136,8 +136,9 @@ bool q4_many_as_int8(const LinearOptions& opts) {
 // (tools/bench/wasm_kernels.mjs, same run); at M = 32 / 47 (Q-Former, cross-attention v) only
 // 0.9-1.15x, so those stay on XNNPACK there. The SIMD128 variant also takes the Q8_0 weights of
 // tens of rows (LinearRows::kSome: the Q-Former, the projection, the decoder's cross-attention):
-// Node 20, M = 257, 1 / 2 threads: 88-91 / 174-182 GOP/s vs 59-60 / 117-119 for XNNPACK's SIMD128
-// qc8w (same run, 2026-12-05 17:05 UTC); Q4_0 ones stay 4-bit (the T5 encoder: no heap for int8).
+// Node 20, 1 / 2 threads, M = 32 / 47: 61-75 / 117-135 GOP/s vs 49-57 / 97-105 for XNNPACK's
+// SIMD128 qc8w (M = 257: 88-91 / 174-182 vs 59-60 / 117-119; same session, 2026-12-05 17:05 UTC);
+// Q4_0 ones stay 4-bit (the T5 encoder: no heap for int8).
 bool use_i8rows(DType type, const LinearOptions& opts) {
   if (opts.backend != LinearBackend::kAuto) return false;
   const bool some_q8 = opts.rows == LinearRows::kSome && type == DType::Q8_0 &&
