@@ -1,6 +1,6 @@
-// x86-64 AVX2+FMA build of the GELUs of ops/simd.h and of log_sum_exp (the erf form: same Abramowitz & Stegun erfc and
-// exp formulas; the tanh form; 8 lanes, fused multiply-adds): elementwise.cpp calls them when the CPU
-// has AVX2.
+// x86-64 AVX2+FMA build of the GELUs of ops/simd.h (the erf form: same Abramowitz & Stegun erfc and
+// exp formulas; the tanh form) and of log_sum_exp, 8 lanes with fused multiply-adds: elementwise.cpp
+// calls them when the CPU has AVX2.
 // Compiled with -mavx2 -mfma (core/CMakeLists.txt: *_avx2.cpp); plain GCC vectors, no intrinsics.
 #include <algorithm>
 #include <cmath>
