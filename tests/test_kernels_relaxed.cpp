@@ -78,6 +78,12 @@ TEST_CASE("relaxed SIMD kernels: extreme weights and activations give the exact 
 TEST_CASE("relaxed SIMD row-lane kernel: equal to the scalar reference bit for bit", "[kernels][relaxed]") {
 #if defined(__wasm_relaxed_simd__)
   check_large_equals_ref(DType::Q4_0, q4_0_variants(), &q4_0_gemm_wasm_relaxed_large, kQ4RelaxedRowLaneM, 900);
+  // Both forms of the Q4_0 row-lane kernel, whichever this engine runs: exact on every engine (only
+  // their speed depends on the dot kind).
+  const BlockVariant i16{"wasm_relaxed_large_i16", &q4_0_gemm_wasm_relaxed_large_i16, DType::Q4_0};
+  const BlockVariant dot{"wasm_relaxed_large_dot", &q4_0_gemm_wasm_relaxed_large_dot, DType::Q4_0};
+  CHECK(check_bitwise_equals_ref(DType::Q4_0, q4_0_variants(), i16, 1, 950) > 20);
+  CHECK(check_bitwise_equals_ref(DType::Q4_0, q4_0_variants(), dot, 1, 960) > 20);
   check_large_equals_ref(DType::Q8_0, q8_0_variants(), &q8_0_gemm_wasm_relaxed_large, kQ8RelaxedRowLaneM, 1900);
 #else
   check_large_equals_ref(DType::Q4_0, q4_0_variants(), nullptr, 3, 900);

@@ -9,7 +9,8 @@
 //        [--shapes vit|all|M:K:N,...] [--types q4_0,q8_0] [--check] [--tiles 4x1,2x2] [--micro]
 // Repetitions go round-robin over the kernels (a busy machine slows them alike); best time each.
 // --tiles MVxNR,...: also times the row-lane kernel with other tile shapes (4*MV activation rows x
-// NR weight rows). --micro: first a register-only relaxed-dot loop (this engine's / CPU's ceiling).
+// NR weight rows), in both its forms (int16 dots, and "i32": int32 dot-adds).
+// --micro: first a register-only relaxed-dot loop (this engine's / CPU's ceiling).
 // --node PATH (repeatable): the same program in that Node binary too, before Chromium (e.g.
 // /usr/bin/node: Node 20, where #11's SIMD128 targets are measured).
 //   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed --tests ['[relaxed],[quality]']
@@ -91,6 +92,12 @@ using namespace mblip;
 template <int MV, int NR> void q4_tile(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
   RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
 }
+template <int MV, int NR> void q4_tile32(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
+  RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt, true>, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
+}
+template <int MV, int NR> void q8_tile32(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
+  RowLaneGemm<Q8RelaxedFmt, RelaxedSums<Q8RelaxedFmt, true>, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
+}
 template <int MV, int NR> void q8_tile(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
   RowLaneGemm<Q8RelaxedFmt, RelaxedSums<Q8RelaxedFmt>, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
 }
@@ -142,7 +149,8 @@ int main() {
 #if defined(__wasm_relaxed_simd__)
     run.push_back({"relaxed_small(old)", q4 ? &q4_0_gemm_wasm_relaxed_small : &q8_0_gemm_wasm_relaxed_small, type});
     run.push_back({"relaxed_large(new)", q4 ? &q4_0_gemm_wasm_relaxed_large : &q8_0_gemm_wasm_relaxed_large, type});
-#define TILE(MV, NR) run.push_back({"large tile " #MV "x" #NR, q4 ? &q4_tile<MV, NR> : &q8_tile<MV, NR>, type});
+#define TILE(MV, NR) run.push_back({"large tile " #MV "x" #NR, q4 ? &q4_tile<MV, NR> : &q8_tile<MV, NR>, type}); \
+    run.push_back({"large i32 tile " #MV "x" #NR, q4 ? &q4_tile32<MV, NR> : &q8_tile32<MV, NR>, type});
     TILES
 #endif
     std::vector<std::unique_ptr<LinearKernel>> ks;

@@ -60,9 +60,16 @@ struct Q8RelaxedFmt {  // w + 128 = 16 uh + ul
 };
 
 #if defined(__wasm_relaxed_simd__)
-// Block sums with i16x8.relaxed_dot_i8x16_i7x16_s: a plane's 8 dots of a block add up in int16
-// without saturation (<= 8 * 2 * 15 * 127 = 30480), then widen pairwise.
-template <class Fmt>
+// Block sums with the relaxed int8 dots, in one of two forms (the same exact integers, so the outputs
+// are equal bit for bit):
+// - kDot32 false: i16x8.relaxed_dot_i8x16_i7x16_s; a plane's 8 dots of a block add up in int16
+//   without saturation (<= 8 * 2 * 15 * 127 = 30480), then widen pairwise. Two instructions per 16
+//   products; the form for engines whose relaxed dot goes through saturating 16-bit pairs.
+// - kDot32 true: i32x4.relaxed_dot_i8x16_i7x16_add_s accumulating in int32: one instruction per 16
+//   products where the engine's relaxed dot is a full int8 dot ("usdot" / "sdot": one VNNI / Arm dot).
+//   One accumulator chain per (plane, vector, weight row): the tile's size hides the dot's latency (a
+//   second chain per tile spilled in V8, at half the speed).
+template <class Fmt, bool kDot32 = false>
 struct RelaxedSums {
   // Weight layout: Fmt's unsigned nibble planes (kUBytes per block), offset kOffset.
   static constexpr size_t kUBytes = 32 * Fmt::kPlanes;
@@ -76,7 +83,7 @@ struct RelaxedSums {
     v128_t acc[P][MV][NR];
     for (int p = 0; p < P; ++p)
       for (int v = 0; v < MV; ++v)
-        for (int n = 0; n < NR; ++n) acc[p][v][n] = wasm_i16x8_splat(0);
+        for (int n = 0; n < NR; ++n) acc[p][v][n] = wasm_i32x4_splat(0);
     for (int g = 0; g < 8; ++g) {
       v128_t wv[P][NR];
       for (int p = 0; p < P; ++p)
@@ -85,19 +92,20 @@ struct RelaxedSums {
         const v128_t x = wasm_v128_load(xb + (g * MV + v) * 16);
         for (int p = 0; p < P; ++p)
           for (int n = 0; n < NR; ++n)
-            acc[p][v][n] = wasm_i16x8_add(acc[p][v][n], wasm_i16x8_relaxed_dot_i8x16_i7x16(x, wv[p][n]));
+            acc[p][v][n] = kDot32 ? wasm_i32x4_relaxed_dot_i8x16_i7x16_add(x, wv[p][n], acc[p][v][n])
+                                  : wasm_i16x8_add(acc[p][v][n], wasm_i16x8_relaxed_dot_i8x16_i7x16(x, wv[p][n]));
       }
     }
-    // Pairwise widening (no constant to rematerialize per block), then the plane's power-of-two weight.
+    // int16 form: pairwise widening (no constant to rematerialize per block). Then the plane's
+    // power-of-two weight.
+    auto wide = [](v128_t a) { return kDot32 ? a : wasm_i32x4_extadd_pairwise_i16x8(a); };
     for (int v = 0; v < MV; ++v)
       for (int n = 0; n < NR; ++n) {
-        v128_t t = wasm_i32x4_shl(wasm_i32x4_extadd_pairwise_i16x8(acc[0][v][n]), Fmt::kPlaneShift[0]);
-        for (int p = 1; p < P; ++p)
-          t = wasm_i32x4_add(t, wasm_i32x4_shl(wasm_i32x4_extadd_pairwise_i16x8(acc[p][v][n]), Fmt::kPlaneShift[p]));
+        v128_t t = wasm_i32x4_shl(wide(acc[0][v][n]), Fmt::kPlaneShift[0]);
+        for (int p = 1; p < P; ++p) t = wasm_i32x4_add(t, wasm_i32x4_shl(wide(acc[p][v][n]), Fmt::kPlaneShift[p]));
         s[v][n] = t;
       }
   }
-
 };
 #endif
 
@@ -286,6 +294,10 @@ void relaxed_gemm(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, f
 // row-lane kernel above (bit-identical to the reference). q{4,8}_0_gemm_wasm_relaxed pick by M.
 void q4_0_gemm_wasm_relaxed_small(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
 void q4_0_gemm_wasm_relaxed_large(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
+// Its two forms: RelaxedSums' int16 dots (engines whose relaxed dot saturates) and int32 dot-adds
+// ("usdot" / "sdot" engines); `large` picks by wasm_relaxed_dot_kind().
+void q4_0_gemm_wasm_relaxed_large_i16(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
+void q4_0_gemm_wasm_relaxed_large_dot(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
 void q8_0_gemm_wasm_relaxed_small(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
 void q8_0_gemm_wasm_relaxed_large(const BlockPacked&, const Q8Acts&, size_t, size_t, float*, size_t, const float*);
 

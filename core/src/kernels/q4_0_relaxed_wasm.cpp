@@ -4,7 +4,8 @@
 // q in 0..15 are that operand and the int8 activations the other; the -8 offset is added to each
 // block's exact sum as -8 * (activation block sum). Below kQ4RelaxedRowLaneM rows (decode, beam
 // steps): the transposed wasm driver (block_int8_wasm.h, one weight row a tile). More rows: the
-// row-lane kernel (block_int8_rowlane_wasm.h), equal to the scalar reference bit for bit.
+// row-lane kernel (block_int8_rowlane_wasm.h; its int32 dot-add form where the engine's relaxed dot
+// is a full int8 dot, else the int16 form), equal to the scalar reference bit for bit.
 #if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
 #include "kernels/block_int8_wasm.h"
@@ -36,6 +37,16 @@ struct Q4DotRelaxed {
 // Tiles of 12 activation rows x 2 weight rows: ~20% faster than 8 x 1 in Chromium (M = 257, vision
 // shapes; tools/bench/wasm_kernels.mjs --tiles).
 using Large = RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, 3, 2>;
+// On engines whose relaxed dot is a full int8 dot: int32 dot-adds, 12 rows x 3 weight rows (9
+// independent accumulator chains for the dot's latency; 3 x 2 and 4 x 2 ran 25% slower than Large,
+// two chains per tile spilled). Headless Chromium, AVX-512 VNNI host, M = 47 (the encoder) and 257:
+// 1 thread 102-107 vs 96-101 GOP/s for Large, 2 threads 196-203 vs 140-186.
+using LargeDot = RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt, true>, 3, 3>;
+
+bool dot_is_int8() {
+  static const bool yes = wasm_relaxed_dot_is_int8();
+  return yes;
+}
 
 }  // namespace
 
@@ -44,14 +55,27 @@ void q4_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t 
   block_gemm<BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias);
 }
 
+void q4_0_gemm_wasm_relaxed_large_i16(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y,
+                                      size_t ldy, const float* bias) {
+  Large::gemm(w, a, r0, r1, y, ldy, bias);
+}
+
+void q4_0_gemm_wasm_relaxed_large_dot(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y,
+                                      size_t ldy, const float* bias) {
+  LargeDot::gemm(w, a, r0, r1, y, ldy, bias);
+}
+
 void q4_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                                   const float* bias) {
-  Large::gemm(w, a, r0, r1, y, ldy, bias);
+  if (dot_is_int8()) LargeDot::gemm(w, a, r0, r1, y, ldy, bias);
+  else Large::gemm(w, a, r0, r1, y, ldy, bias);
 }
 
 void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
-  relaxed_gemm<Large, BlockWasmKernel<Q4DotRelaxed>>(w, a, r0, r1, y, ldy, bias, kQ4RelaxedRowLaneM);
+  using Small = BlockWasmKernel<Q4DotRelaxed>;
+  if (dot_is_int8()) relaxed_gemm<LargeDot, Small>(w, a, r0, r1, y, ldy, bias, kQ4RelaxedRowLaneM);
+  else relaxed_gemm<Large, Small>(w, a, r0, r1, y, ldy, bias, kQ4RelaxedRowLaneM);
 }
 
 const char* wasm_relaxed_dot_kind() {
