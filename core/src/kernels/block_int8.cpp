@@ -3,6 +3,7 @@
 #include "kernels/block_int8.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -128,6 +129,8 @@ void quantize_block(const float* xb, int8_t* q, float* d_out, int32_t* s_out) {
 }  // namespace
 
 void quantize_acts_q8(const float* x, size_t m, size_t k, size_t nbp, Q8Acts& out, ThreadPool* pool) {
+  static std::atomic<uint64_t> generations{0};
+  out.generation = ++generations;
   out.m = m;
   out.nbp = nbp;
   out.q.resize(m * nbp * kQ4Block);  // capacity kept between calls: steady-state calls do not allocate

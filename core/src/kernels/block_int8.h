@@ -37,6 +37,9 @@ struct Q8Acts {
   std::vector<int8_t> q;   // m * nbp * 32
   std::vector<float> d;    // m * nbp
   std::vector<int32_t> s;  // m * nbp: sum of the block's q
+  // A new value from every quantize_acts_q8 call: kernels may keep derived forms of these
+  // activations under it across the tasks of one call (0: unknown, never reused).
+  uint64_t generation = 0;
   const int8_t* row_q(size_t i) const { return q.data() + i * nbp * kQ4Block; }
   const float* row_d(size_t i) const { return d.data() + i * nbp; }
   const int32_t* row_s(size_t i) const { return s.data() + i * nbp; }

@@ -237,7 +237,16 @@ struct RowLaneGemm {
   static void gemm(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                    const float* bias, size_t m = 0) {
     if (m == 0 || m > a.m) m = a.m;
-    thread_local RowLaneActTile t;  // grown once per thread
+    // The interleaved activation tiles of the call's rows, made by each thread's first task of a call
+    // and reused by its other tasks (the same activations: Q8Acts::generation).
+    thread_local struct {
+      uint64_t generation = 0;
+      size_t m = 0;
+      std::vector<RowLaneActTile> tiles;
+    } acts;
+    const bool reuse = a.generation != 0 && acts.generation == a.generation && acts.m == m;
+    acts.generation = a.generation;
+    acts.m = m;
     thread_local std::vector<float> dwf;
     thread_local std::vector<uint8_t> u;
     const size_t nbp = w.nbp;
@@ -249,9 +258,11 @@ struct RowLaneGemm {
       for (size_t b = 0; b < nbp; ++b)
         Sums::unpack(w.row_qs(r) + b * Fmt::kBlockBytes, u.data() + ((r - r0) * nbp + b) * kUBytes);
     }
-    for (size_t i0 = 0; i0 < m;) {
+    for (size_t i0 = 0, chunk = 0; i0 < m; ++chunk) {
       const int mv = m - i0 > 4 * (kMV - 1) ? kMV : 1;  // a short tail: 4 rows at a time
-      interleave(a, m, i0, mv, t);
+      if (acts.tiles.size() <= chunk) acts.tiles.resize(chunk + 1);
+      RowLaneActTile& t = acts.tiles[chunk];
+      if (!reuse) interleave(a, m, i0, mv, t);
       if (mv == kMV) rows<kMV>(u.data(), dwf.data(), nbp, r0, r1, t, m, i0, y, ldy, bias);
       else rows<1>(u.data(), dwf.data(), nbp, r0, r1, t, m, i0, y, ldy, bias);
       i0 += 4 * static_cast<size_t>(mv);
