@@ -40,7 +40,7 @@ using Large = RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, 3, 2>;
 // On engines whose relaxed dot is a full int8 dot: int32 dot-adds, 12 rows x 3 weight rows (9
 // independent accumulator chains for the dot's latency; 3 x 2 and 4 x 2 ran 25% slower than Large,
 // two chains per tile spilled). Headless Chromium, AVX-512 VNNI host, M = 47 (the encoder) and 257:
-// 1 thread 102-107 vs 96-101 GOP/s for Large, 2 threads 196-203 vs 140-186.
+// 1 thread 102-114 vs 94-104 GOP/s for Large, 2 threads 196-218 vs 140-201 (two runs).
 using LargeDot = RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt, true>, 3, 3>;
 
 bool dot_is_int8() {
