@@ -8,11 +8,16 @@
 //
 //   node tools/bench/wasm_fullsize.mjs --model /work/tmp_full/full_q4.gguf [--model ...]
 //        [--image samples/sunset.jpg] [--tokens 20] [--threads 1,2] [--cli build/native/bin/mblip]
-//        [--skip native,node,browser] [--builds auto,relaxed,simd128] [--beams 5] [--web DIR] [--json out.json]
+//        [--skip native,node,browser] [--builds auto,relaxed,simd128] [--beams 5] [--again] [--js-flags F]
+//        [--web DIR] [--json out.json]
 // --builds: wasm build families to time (each with threads when --threads > 1): auto (the package's
 // choice), relaxed (relaxed-simd[-threads]), simd128 (simd128[-threads]). Default: auto.
 // --beams N: after the greedy caption, one beam-N caption of as many tokens on the same loaded model;
 // reports its decoder time per step (and the native CLI's, same options).
+// --again: a second greedy caption on the same loaded model (same page), its stages printed beside the
+// first's: what a first caption after load costs beyond a warm one.
+// --js-flags F: V8 flags for Chromium (e.g. --no-wasm-dynamic-tiering: every function optimized at
+// instantiation).
 // --web DIR: a package folder to serve / import instead of web/ (e.g. a copy whose dist/ holds other
 // builds: src/, serve.mjs, test/fixtures/ and node_modules/ may be symlinks to web/'s).
 import { spawnSync } from 'node:child_process';
@@ -23,7 +28,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = { model: [], image: path.join(repo, 'samples/sunset.jpg'), tokens: 20, threads: [1, 2],
-  cli: path.join(repo, 'build/native/bin/mblip'), skip: [], json: null, builds: ['auto'], beams: 0, web: path.join(repo, 'web') };
+  cli: path.join(repo, 'build/native/bin/mblip'), skip: [], json: null, builds: ['auto'], beams: 0, web: path.join(repo, 'web'), again: false, jsFlags: '' };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--model') args.model.push(path.resolve(v()));
@@ -36,6 +41,8 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--builds') args.builds = v().split(',');
   else if (a === '--beams') args.beams = Number(v());
   else if (a === '--web') args.web = path.resolve(v());
+  else if (a === '--again') args.again = true;
+  else if (a === '--js-flags') args.jsFlags = v();
   else { console.error(`unknown argument ${a}`); process.exit(2); }
 }
 const web = args.web;
@@ -78,8 +85,9 @@ async function node(model, threads, build) {
     const t1 = performance.now();
     const r = await m.caption(fs.readFileSync(args.image), caption);
     const captionMs = performance.now() - t1;
+    const again = args.again ? await m.caption(fs.readFileSync(args.image), caption) : null;
     const beam = beamCaption ? await m.caption(fs.readFileSync(args.image), beamCaption) : null;
-    return { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: beam ? beam.heapBytes : r.heapBytes,
+    return { readyMs, again: again ? again.timings : null, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: beam ? beam.heapBytes : r.heapBytes,
       streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, tokens: r.tokens, text: r.text,
       beam: beam ? { timings: beam.timings, tokens: beam.tokens } : null };
   } finally { m.dispose(); }
@@ -91,7 +99,8 @@ async function browser(model, threads, build) {
   const srv = await startServer({ root: web, port: 0, isolated: true, mounts: { '/bench-models/': path.dirname(model) } });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mblip-bench-chromium-'));
   const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ...(args.jsFlags ? [`--js-flags=${args.jsFlags}`] : [])];
   const ctx = await playwright.chromium.launchPersistentContext(profile, { executablePath: process.env.MBLIP_CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
   const logs = [];
   try {
@@ -101,7 +110,7 @@ async function browser(model, threads, build) {
     page.setDefaultTimeout(0);
     await page.goto(`${srv.url}test/fixtures/blank.html`);
     const image = fs.readFileSync(args.image).toString('base64');
-    return await page.evaluate(async ({ url, threads, build, image, caption, beamCaption }) => {
+    return await page.evaluate(async ({ url, threads, build, image, caption, beamCaption, again }) => {
       const { MBlip } = await import('/src/index.js');
       const bytes = Uint8Array.from(atob(image), (c) => c.charCodeAt(0));
       const t0 = performance.now();
@@ -110,13 +119,14 @@ async function browser(model, threads, build) {
       const t1 = performance.now();
       const r = await m.caption(new Blob([bytes], { type: 'image/jpeg' }), caption);
       const captionMs = performance.now() - t1;
+      const second = again ? await m.caption(new Blob([bytes], { type: 'image/jpeg' }), caption) : null;
       const beam = beamCaption ? await m.caption(new Blob([bytes], { type: 'image/jpeg' }), beamCaption) : null;
-      const out = { readyMs, captionMs, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: beam ? beam.heapBytes : r.heapBytes,
+      const out = { readyMs, captionMs, again: second ? second.timings : null, heapAfterLoad: m.memory.heapBytes, heapPeakBytes: beam ? beam.heapBytes : r.heapBytes,
         streamPeakBufferedBytes: m.memory.streamPeakBufferedBytes, threaded: m.threaded, build: m.build, timings: r.timings, crossOriginIsolated, tokens: r.tokens, text: r.text,
         beam: beam ? { timings: beam.timings, tokens: beam.tokens } : null };
       m.dispose();
       return out;
-    }, { url: `/bench-models/${path.basename(model)}`, threads, build, image, caption, beamCaption });
+    }, { url: `/bench-models/${path.basename(model)}`, threads, build, image, caption, beamCaption, again: args.again });
   } catch (e) {
     e.message += `\n--- browser log ---\n${logs.slice(-30).join('\n')}`;
     throw e;
@@ -150,7 +160,7 @@ for (const model of args.model) {
       const ratio = n ? { loadRatio: r.readyMs / n.loadMs, captionRatio: r.captionMs / n.captionMs, sameTokens: JSON.stringify(r.tokens) === JSON.stringify(n.tokens) } : {};
       rows.push({ model: path.basename(model), fileBytes: size, where, threads: t, ...r, ...ratio });
       log(`${where} ${t}T ${r.build}: ready ${s(r.readyMs)} s, caption ${s(r.captionMs)} s, heap ${MB(r.heapPeakBytes)} MB (${(r.heapPeakBytes / size).toFixed(2)}x file), ` +
-        `stream held ${MB(r.streamPeakBufferedBytes)} MB, stages ms ${stages(r.timings)}` +
+        `stream held ${MB(r.streamPeakBufferedBytes)} MB, stages ms ${stages(r.timings)}` + (r.again ? `, again ${stages(r.again)}` : '') +
         (r.beam ? `, beam-${args.beams} decoder ${perStep(r.beam).toFixed(0)} ms/step (greedy ${perStep(r).toFixed(0)})` : '') + (n ? `, vs native: load x${ratio.loadRatio.toFixed(2)}, caption x${ratio.captionRatio.toFixed(2)}, same tokens ${ratio.sameTokens}` : ''));
     }
   }
