@@ -39,8 +39,11 @@ constexpr size_t kQ4RelaxedRowLaneM = 12;
 // pair sums saturate: x86 pmaddubsw lowering; XNNPACK falls back to SIMD128) or "other".
 const char* wasm_relaxed_dot_kind();
 inline bool wasm_relaxed_dot_is_int8() {
-  const std::string k = wasm_relaxed_dot_kind();
-  return k == "usdot" || k == "sdot";
+  static const bool yes = [] {
+    const std::string k = wasm_relaxed_dot_kind();
+    return k == "usdot" || k == "sdot";
+  }();
+  return yes;
 }
 #endif
 

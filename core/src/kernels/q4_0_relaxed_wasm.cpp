@@ -43,11 +43,6 @@ using Large = RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, 3, 2>;
 // 1 thread 102-114 vs 94-104 GOP/s for Large, 2 threads 196-218 vs 140-201 (two runs).
 using LargeDot = RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt, true>, 3, 3>;
 
-bool dot_is_int8() {
-  static const bool yes = wasm_relaxed_dot_is_int8();
-  return yes;
-}
-
 }  // namespace
 
 void q4_0_gemm_wasm_relaxed_small(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
@@ -67,14 +62,14 @@ void q4_0_gemm_wasm_relaxed_large_dot(const BlockPacked& w, const Q8Acts& a, siz
 
 void q4_0_gemm_wasm_relaxed_large(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                                   const float* bias) {
-  if (dot_is_int8()) LargeDot::gemm(w, a, r0, r1, y, ldy, bias);
+  if (wasm_relaxed_dot_is_int8()) LargeDot::gemm(w, a, r0, r1, y, ldy, bias);
   else Large::gemm(w, a, r0, r1, y, ldy, bias);
 }
 
 void q4_0_gemm_wasm_relaxed(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy,
                             const float* bias) {
   using Small = BlockWasmKernel<Q4DotRelaxed>;
-  if (dot_is_int8()) relaxed_gemm<LargeDot, Small>(w, a, r0, r1, y, ldy, bias, kQ4RelaxedRowLaneM);
+  if (wasm_relaxed_dot_is_int8()) relaxed_gemm<LargeDot, Small>(w, a, r0, r1, y, ldy, bias, kQ4RelaxedRowLaneM);
   else relaxed_gemm<Large, Small>(w, a, r0, r1, y, ldy, bias, kQ4RelaxedRowLaneM);
 }
 
