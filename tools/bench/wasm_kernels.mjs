@@ -9,7 +9,8 @@
 //        [--shapes vit|all|M:K:N,...] [--types q4_0,q8_0] [--check] [--tiles 4x1,2x2] [--micro]
 // Repetitions go round-robin over the kernels (a busy machine slows them alike); best time each.
 // --tiles MVxNR,...: also times the row-lane kernel with other tile shapes (4*MV activation rows x
-// NR weight rows), in both its forms (int16 dots, and "i32": int32 dot-adds).
+// NR weight rows), in both its forms (int16 dots, and "i32": int32 dot-adds); in SIMD128 builds the
+// SIMD128 row-lane kernel's (Q4_0; the library's tile is 1x4).
 // --micro: first a register-only relaxed-dot loop (this engine's / CPU's ceiling).
 // --node PATH (repeatable): the same program in that Node binary too, before Chromium (e.g.
 // /usr/bin/node: Node 20, where #11's SIMD128 targets are measured).
@@ -84,10 +85,11 @@ const CPP = String.raw`
 #include "kernels/q4_0.h"
 #include "kernels/q8_0.h"
 #include "kernels/thread_pool.h"
-#if defined(__wasm_relaxed_simd__)
 #include "kernels/block_int8_rowlane_wasm.h"
-#endif
 using namespace mblip;
+template <int MV, int NR> void q4_tile128(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
+  RowLaneGemm<Q4RelaxedFmt, Simd128Q4Sums, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
+}
 #if defined(__wasm_relaxed_simd__)
 template <int MV, int NR> void q4_tile(const BlockPacked& w, const Q8Acts& a, size_t r0, size_t r1, float* y, size_t ldy, const float* b) {
   RowLaneGemm<Q4RelaxedFmt, RelaxedSums<Q4RelaxedFmt>, MV, NR>::gemm(w, a, r0, r1, y, ldy, b);
@@ -151,6 +153,9 @@ int main() {
     run.push_back({"relaxed_large(new)", q4 ? &q4_0_gemm_wasm_relaxed_large : &q8_0_gemm_wasm_relaxed_large, type});
 #define TILE(MV, NR) run.push_back({"large tile " #MV "x" #NR, q4 ? &q4_tile<MV, NR> : &q8_tile<MV, NR>, type}); \
     run.push_back({"large i32 tile " #MV "x" #NR, q4 ? &q4_tile32<MV, NR> : &q8_tile32<MV, NR>, type});
+    TILES
+#else
+#define TILE(MV, NR) if (q4) run.push_back({"simd128 row-lane tile " #MV "x" #NR, &q4_tile128<MV, NR>, type});
     TILES
 #endif
     std::vector<std::unique_ptr<LinearKernel>> ks;
