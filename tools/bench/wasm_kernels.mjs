@@ -6,12 +6,11 @@
 // the transposed `small` one and the row-lane `large` one) and make_linear's pick when it is not our
 // own (XNNPACK qd8-f32-qc8w for Q8_0). Prints GOP/s per shape, type, thread count and kernel.
 //   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed [--reps 3] [--threads 1,2]
-//        [--shapes vit|all|M:K:N,...] [--types q4_0,q8_0] [--check] [--tiles 4x1,2x2] [--micro]
+//        [--shapes vit|all|M:K:N,...] [--types q4_0,q8_0] [--check] [--tiles 4x1,2x2]
 // Repetitions go round-robin over the kernels (a busy machine slows them alike); best time each.
 // --tiles MVxNR,...: also times the row-lane kernel with other tile shapes (4*MV activation rows x
 // NR weight rows), in both its forms (int16 dots, and "i32": int32 dot-adds); in SIMD128 builds the
 // SIMD128 row-lane kernel's (Q4_0; the library's tile is 1x4).
-// --micro: first a register-only relaxed-dot loop (this engine's / CPU's ceiling).
 // --node PATH (repeatable): the same program in that Node binary too, before Chromium (e.g.
 // /usr/bin/node: Node 20, where #11's SIMD128 targets are measured).
 //   node tools/bench/wasm_kernels.mjs --build build/hw-relaxed --tests ['[relaxed],[quality]']
@@ -33,7 +32,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const web = path.join(repo, 'web');
-const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [], threads: '1', tiles: '', micro: false, tests: null, ops: null, shapes: 'vit', types: 'q4_0,q8_0', check: false, env: [] };
+const args = { build: path.join(repo, 'build/hw-relaxed'), reps: 3, node: [], threads: '1', tiles: '', tests: null, ops: null, shapes: 'vit', types: 'q4_0,q8_0', check: false, env: [] };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i], v = () => process.argv[++i];
   if (a === '--build') args.build = path.resolve(v());
@@ -43,7 +42,6 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--shapes') args.shapes = v();
   else if (a === '--types') args.types = v();
   else if (a === '--check') args.check = true;
-  else if (a === '--micro') args.micro = true;
   else if (a === '--tests') args.tests = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : '[relaxed],[quality]';
   else if (a === '--ops') args.ops = process.argv[i + 1] && !process.argv[i + 1].startsWith('--') ? v() : 'q8_0,q8_0,q4_0,q4_0';
   else if (a === '--env') {  // NAME=VALUE set in the module before main (developer switches, e.g. MBLIP_I8ROWS=off)
@@ -106,31 +104,7 @@ template <int MV, int NR> void q8_tile(const BlockPacked& w, const Q8Acts& a, si
 #endif
 static double now_ms() { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 struct Shape { const char* what; size_t m, k, n; };
-#if defined(__wasm_relaxed_simd__) && MICRO
-// Throughput ceiling of this engine / CPU: independent chains of i16x8 relaxed dot + add, no memory.
-__attribute__((noinline)) v128_t micro(int iters, v128_t x, v128_t w) {
-  v128_t a[8];
-  for (int j = 0; j < 8; ++j) a[j] = wasm_i16x8_splat(j);
-  for (int i = 0; i < iters; ++i)
-    for (int j = 0; j < 8; ++j) a[j] = wasm_i16x8_add(a[j], wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_xor(x, a[j]), w));
-  v128_t r = a[0];
-  for (int j = 1; j < 8; ++j) r = wasm_v128_xor(r, a[j]);
-  return r;
-}
-#endif
 int main() {
-#if defined(__wasm_relaxed_simd__) && MICRO
-  for (int rep = 0; rep < 5; ++rep) {
-    const int iters = 20000000;
-    const double t0 = now_ms();
-    static volatile int8_t seed[32] = {3, 5, 7, 1, 2, 9, 4, 6, 3, 5, 7, 1, 2, 9, 4, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0};
-    int8_t sx[32];
-    for (int j = 0; j < 32; ++j) sx[j] = seed[j];
-    v128_t r = micro(iters, wasm_v128_load(sx), wasm_v128_load(sx + 16));
-    const double ms = now_ms() - t0;
-    std::printf("{\"shape\":\"micro dot16+add+xor x8 chains\",\"type\":\"-\",\"threads\":1,\"kernel\":\"%d\",\"ms\":%.3f,\"gops\":%.1f,\"differ\":-1}\n", wasm_i16x8_extract_lane(r, 0), ms, 2.0 * 16 * 8.0 * iters / ms / 1e6);
-  }
-#endif
   const Shape shapes[] = { SHAPES };
   const DType types[] = { TYPES };
   const size_t thread_counts[] = { THREADS };
@@ -276,7 +250,7 @@ const env = { ...process.env, NODE_PATH: '/usr/share/nodejs',
   ...(relaxed ? { EM_LLVM_ADD_VERSION: '19', EM_CLANG_ADD_VERSION: '19', PATH: `${path.join(web, 'node_modules/.bin')}:${process.env.PATH}` } : {}) };
 const flags = ['-Wno-version-check', '-O2', '-std=c++17', '-msimd128', '-fexceptions', ...(relaxed ? ['-mrelaxed-simd', '-sWASM_BIGINT'] : []),
   ...(threads ? ['-pthread', '-sPTHREAD_POOL_SIZE=4'] : []), '-sALLOW_MEMORY_GROWTH=1', '-sMAXIMUM_MEMORY=4GB',
-  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sEXPORT_NAME=createBench', '-sENVIRONMENT=web,worker,node', '-sEXIT_RUNTIME=1', `-DREPS=${args.reps}`, `-DSHAPES=${SHAPES}`, `-DTYPES=${TYPES}`, `-DTHREADS=${args.threads}`, `-DVIT_TYPES={${vitTypes.map((t) => JSON.stringify(t)).join(',')}}`, `-DCHECK=${args.check ? 1 : 0}`, `-DMICRO=${args.micro ? 1 : 0}`, `-DTILES=${args.tiles.split(',').filter(Boolean).map((t) => `TILE(${t.replace('x', ',')})`).join(' ')}`,
+  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sEXPORT_NAME=createBench', '-sENVIRONMENT=web,worker,node', '-sEXIT_RUNTIME=1', `-DREPS=${args.reps}`, `-DSHAPES=${SHAPES}`, `-DTYPES=${TYPES}`, `-DTHREADS=${args.threads}`, `-DVIT_TYPES={${vitTypes.map((t) => JSON.stringify(t)).join(',')}}`, `-DCHECK=${args.check ? 1 : 0}`, `-DTILES=${args.tiles.split(',').filter(Boolean).map((t) => `TILE(${t.replace('x', ',')})`).join(' ')}`,
   `-I${path.join(repo, 'core/src')}`, `-I${path.join(repo, 'core/include')}`];
 const cc = spawnSync('em++', [...flags, path.join(tmp, 'bench.cpp'), ...testSources, ...libs, '-o', path.join(tmp, 'bench.mjs')], { env, encoding: 'utf8' });
 if (cc.status !== 0) { console.error(cc.stderr.slice(-4000)); process.exit(1); }
